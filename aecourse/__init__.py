@@ -1,0 +1,34 @@
+"""Helpers for the hands-on autoencoders course: data, modes, training loop, plots and metrics.
+
+What a lesson teaches (models, losses, the training step) is written in the lesson;
+this package holds the plumbing every lesson shares.
+"""
+
+from .config import MODES, describe_mode, get_device, get_mode, pick, set_seed
+from .data import (
+    DataError,
+    DataNotFoundError,
+    balanced_subset,
+    load_fashion_mnist,
+    load_mnist,
+    train_val_split,
+)
+from .metrics import mse_per_pixel, psnr, squared_error_per_image
+from .plotting import (
+    plot_history,
+    plot_image_rows,
+    plot_images,
+    plot_latent,
+    plot_reconstructions,
+)
+from .training import History, evaluate, fit, predict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MODES", "DataError", "DataNotFoundError", "History", "balanced_subset", "describe_mode",
+    "evaluate", "fit", "get_device", "get_mode", "load_fashion_mnist", "load_mnist",
+    "mse_per_pixel", "pick", "plot_history", "plot_image_rows", "plot_images", "plot_latent",
+    "plot_reconstructions", "predict", "psnr", "set_seed", "squared_error_per_image",
+    "train_val_split",
+]

@@ -1,0 +1,95 @@
+"""`python -m aecourse doctor`: what this environment has, and what to fix before the course runs."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+
+ESSENTIAL = ("numpy", "torch", "matplotlib", "sklearn", "tqdm")
+OPTIONAL = {
+    "ipywidgets": "interactive sliders fall back to static figures; fix: pip install ipywidgets",
+    "keras": "needed only for notebooks/keras; fix: pip install 'aecourse[keras]'",
+    "tensorflow": "needed only for notebooks/keras on the TensorFlow backend; fix: pip install 'aecourse[keras]'",
+}
+INSTALL_NAME = {"sklearn": "scikit-learn"}
+
+
+def _version(module: str) -> str | None:
+    try:
+        return getattr(importlib.import_module(module), "__version__", "installed")
+    except Exception:  # an import can fail in many ways (missing, broken build); report, don't crash
+        return None
+
+
+def _check_mnist() -> tuple[bool, str]:
+    from . import data
+
+    places = set()
+    try:
+        for key in data.MNIST.files:
+            hit = data.locate(data.MNIST, key)
+            if hit is None:
+                return True, ("not on this machine yet: load_mnist() will download it into "
+                              f"{data.cache_dir() / 'mnist'} (needs internet)")
+            data.read_idx(data.MNIST, key, allow_download=False)
+            places.add(f"{hit[1]} ({hit[0].parent})")
+    except data.DataError as err:
+        return False, str(err)
+    return True, f"4 files verified, in {', '.join(sorted(places))}"
+
+
+def _check_widgets() -> str:
+    try:
+        import ipywidgets
+
+        ipywidgets.IntSlider(value=1, min=0, max=2)
+    except Exception as err:  # missing or broken: the fallback is a static figure
+        return f"not working ({type(err).__name__}: {err})"
+    return f"{ipywidgets.__version__} (sliders available)"
+
+
+def run() -> int:
+    """Print the environment report; return 0 if everything essential is there, else 1."""
+    problems = []
+    rows = [("python", platform.python_version()), ("platform", platform.platform(terse=True))]
+    for module in ESSENTIAL:
+        version = _version(module)
+        rows.append((INSTALL_NAME.get(module, module), version or "MISSING"))
+        if version is None:
+            problems.append(f"{module} is missing: pip install {INSTALL_NAME.get(module, module)}")
+    if problems:  # the rest needs torch and numpy
+        _print(rows, problems)
+        return 1
+    from . import __version__, config
+
+    rows.insert(1, ("aecourse", __version__))
+    for module, why in OPTIONAL.items():
+        version = _check_widgets() if module == "ipywidgets" else _version(module)
+        rows.append((module, version if version and not version.startswith("not") else f"not available: {why}"))
+    device = config.get_device(verbose=False)
+    rows.append(("device", f"{device.type}" + (" (no GPU: fine for smoke and standard modes)" if device.type == "cpu" else "")))
+    try:
+        rows.append(("mode", config.describe_mode().removeprefix("mode: ")))
+    except ValueError as err:
+        problems.append(str(err))
+    ok, where = _check_mnist()
+    rows.append(("MNIST", where if ok else "PROBLEM (see below)"))
+    if not ok:
+        problems.append(where)
+    _print(rows, problems)
+    return 1 if problems else 0
+
+
+def _print(rows, problems) -> None:
+    width = max(len(name) for name, _ in rows)
+    print("aecourse doctor")
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    if problems:
+        print("\nTo fix:")
+        for p in problems:
+            print(f"  - {p}")
+    else:
+        print("\nAll essentials present.")
+    sys.stdout.flush()
