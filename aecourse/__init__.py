@@ -14,6 +14,7 @@ from .data import (
     train_val_split,
 )
 from .metrics import mse_per_pixel, psnr, squared_error_per_image
+from .pca import PCA, fit_pca, pca_error_curve
 from .plotting import (
     plot_history,
     plot_image_rows,
@@ -26,9 +27,9 @@ from .training import History, evaluate, fit, predict
 __version__ = "0.1.0"
 
 __all__ = [
-    "MODES", "DataError", "DataNotFoundError", "History", "balanced_subset", "describe_mode",
-    "evaluate", "fit", "get_device", "get_mode", "load_fashion_mnist", "load_mnist",
-    "mse_per_pixel", "pick", "plot_history", "plot_image_rows", "plot_images", "plot_latent",
+    "MODES", "PCA", "DataError", "DataNotFoundError", "History", "balanced_subset", "describe_mode",
+    "evaluate", "fit", "fit_pca", "get_device", "get_mode", "load_fashion_mnist", "load_mnist",
+    "mse_per_pixel", "pca_error_curve", "pick", "plot_history", "plot_image_rows", "plot_images", "plot_latent",
     "plot_reconstructions", "predict", "psnr", "set_seed", "squared_error_per_image",
     "train_val_split",
 ]

@@ -17,9 +17,12 @@ INSTALL_NAME = {"sklearn": "scikit-learn"}
 
 def _version(module: str) -> str | None:
     try:
-        return getattr(importlib.import_module(module), "__version__", "installed")
+        mod = importlib.import_module(module)
     except Exception:  # an import can fail in many ways (missing, broken build); report, don't crash
         return None
+    if getattr(mod, "__file__", None) is None:  # a bare folder of that name, not the package
+        return None
+    return getattr(mod, "__version__", "installed")
 
 
 def _check_mnist() -> tuple[bool, str]:

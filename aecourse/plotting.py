@@ -7,13 +7,22 @@ display(fig)), saves with fig.savefig, and leaks nothing in long scripts.
 
 from __future__ import annotations
 
+import io
 import math
 
 import matplotlib
-import matplotlib.pyplot  # noqa: F401  (registers the notebook's inline display of Figures)
+import matplotlib.figure
 import numpy as np
 import torch
-from matplotlib.figure import Figure
+
+
+class Figure(matplotlib.figure.Figure):
+    """A matplotlib Figure that renders itself as PNG when a notebook displays it."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
 
 
 def to_numpy(a) -> np.ndarray:

@@ -203,5 +203,5 @@ def predict(model: Callable, x: torch.Tensor, batch_size: int = 1000):
         if is_module:
             model.train(was_training)
     if isinstance(outs[0], tuple):
-        return tuple(torch.cat(parts).to(x.device) for parts in zip(*outs))
+        return tuple(torch.cat(parts).to(x.device) for parts in zip(*outs, strict=True))
     return torch.cat(outs).to(x.device)

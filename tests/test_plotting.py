@@ -1,4 +1,5 @@
 import matplotlib
+import matplotlib.pyplot
 import numpy as np
 import pytest
 import torch
@@ -38,6 +39,8 @@ def test_reconstructions_are_two_rows(tmp_path):
     fig.savefig(tmp_path / "r.png")  # works under Agg, without pyplot
     assert (tmp_path / "r.png").stat().st_size > 1000
     assert not matplotlib.pyplot.get_fignums(), "figures must not accumulate in pyplot"
+    png = fig._repr_png_()  # what a notebook shows when the figure ends a cell
+    assert png.startswith(b"\x89PNG")
 
 
 def test_plot_history_with_and_without_validation():
