@@ -1,4 +1,4 @@
-"""Command line: `python -m aecourse doctor` checks the environment."""
+"""Command line: `python -m aecourse doctor` checks the environment; `generate-exercises` writes exercises/."""
 
 from __future__ import annotations
 
@@ -12,11 +12,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="report Python, torch, device, mode, data and widgets; "
                                   "exit 1 if something essential is missing")
+    exercises = sub.add_parser("generate-exercises", help="write exercises/ from solutions/ with nbgrader's "
+                                                          "preprocessors (needs nbgrader)")
+    exercises.add_argument("--check", action="store_true",
+                           help="change nothing; exit 1 if exercises/ differs from what solutions/ generates")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         from .doctor import run
 
         return run()
+    if args.command == "generate-exercises":
+        from .exercises import run
+
+        return run(check=args.check)
     return 2
 
 

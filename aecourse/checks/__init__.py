@@ -1,0 +1,24 @@
+"""Instant feedback for the exercise notebooks: one check per exercise.
+
+A check runs an answer on fixed and random inputs and compares it with the reference.
+When it is wrong, the check prints one diagnosis that names the mistake (wrong shape,
+wrong reduction, forgot the bias, changed its input, NaN, radians, ...) and raises
+CheckFailed, an AssertionError with the same text, which is how nbgrader scores the
+cell (Jupyter shows it without the check's code, which holds the answers); when it is
+right, it prints a short confirmation. `seed=` and size arguments give other inputs
+(the hidden tests use them). Checks need only torch: no nbgrader, no data files.
+"""
+
+from .core import CheckFailed
+from .lesson01 import (
+    check_linear_autoencoder,
+    check_pca_reconstruct,
+    check_principal_angles,
+    check_training_step,
+)
+from .lesson02 import check_bce_loss, check_interpolate, check_mlp_layers
+
+__all__ = [
+    "CheckFailed", "check_bce_loss", "check_interpolate", "check_linear_autoencoder", "check_mlp_layers",
+    "check_pca_reconstruct", "check_principal_angles", "check_training_step",
+]

@@ -1,0 +1,126 @@
+"""Exercise notebooks: generated from solutions/, well formed, and failing only where a learner must write code."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytest.importorskip("nbgrader")
+from nbclient import NotebookClient  # noqa: E402
+
+from aecourse import exercises  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+HEADING = re.compile(r"^### Exercise (\d+)\.(\d+) — .+ \((★{1,3}), ~\d+ min\)$", re.M)
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def test_exercises_are_generated_from_the_solutions():
+    assert SOLUTIONS, "solutions/ holds no notebooks"
+    assert sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb")) == [p.name for p in SOLUTIONS]
+    for solution in SOLUTIONS:
+        committed = (ROOT / "exercises" / solution.name).read_text(encoding="utf-8")
+        assert committed == exercises.exercise_text(solution), (
+            f"exercises/{solution.name} is stale. Fix: python -m aecourse generate-exercises")
+
+
+def test_generation_is_deterministic_and_check_mode_changes_nothing(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "exercises").mkdir()
+    source = SOLUTIONS[0]
+    (tmp_path / "solutions" / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "exercises" / "99_orphan.ipynb").write_text("{}")
+    assert len(exercises.generate(tmp_path / "solutions", tmp_path / "exercises", check=True)) == 2
+    assert not (tmp_path / "exercises" / source.name).exists()
+    exercises.generate(tmp_path / "solutions", tmp_path / "exercises")
+    assert [p.name for p in (tmp_path / "exercises").iterdir()] == [source.name]
+    first = (tmp_path / "exercises" / source.name).read_text()
+    assert exercises.generate(tmp_path / "solutions", tmp_path / "exercises", check=True) == []
+    assert first == exercises.exercise_text(source)
+
+
+def test_command_line_reports_in_sync():
+    out = subprocess.run([sys.executable, "-m", "aecourse", "generate-exercises", "--check"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "up to date" in out.stdout
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_notebook_follows_the_exercise_anatomy(solution):
+    nb = nbformat.read(solution, as_version=4)
+    stem, number = solution.stem, str(int(solution.stem[:2]))
+    intro = nb.cells[0].source
+    assert intro.startswith(f"# Exercises {stem[:2]} · ") and f"](../notebooks/{stem}.ipynb)" in intro
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    assert 'if "google.colab" in sys.modules:\n    %pip install' in setup.source
+    assert "from aecourse import checks" in setup.source
+    headings = [m.groups() for c in nb.cells if c.cell_type == "markdown" for m in HEADING.finditer(c.source)]
+    assert [h[:2] for h in headings] == [(number, str(i)) for i in range(1, len(headings) + 1)]
+    # Each exercise heading is followed by its solution cell, then its graded check cell.
+    ids = set()
+    for i, cell in enumerate(nb.cells):
+        meta = _nbgrader(cell)
+        assert meta, f"cell {cell.id} has no nbgrader metadata"
+        assert meta["grade_id"] not in ids
+        ids.add(meta["grade_id"])
+        assert not cell.get("outputs") and not cell.get("execution_count")
+        if meta["solution"]:
+            assert HEADING.search(nb.cells[i - 1].source), f"{cell.id}: no exercise heading before it"
+            assert "### BEGIN SOLUTION" in cell.source and '"""' in cell.source  # signature and docstring
+            check = nb.cells[i + 1]
+            assert _nbgrader(check)["grade"] and _nbgrader(check)["locked"] and _nbgrader(check)["points"] > 0
+            assert check.source.startswith("checks.check_")
+            assert "### BEGIN HIDDEN TESTS" in check.source
+    assert sum(_nbgrader(c)["solution"] for c in nb.cells) == len(headings)
+
+
+def _run(path: Path, tmp_path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb
+
+
+def _errors(cell) -> list:
+    return [o for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_exercise_runs_and_fails_only_where_the_learner_writes_code(solution, tmp_path):
+    nb = _run(ROOT / "exercises" / solution.name, tmp_path)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        errors, meta = _errors(cell), _nbgrader(cell)
+        if meta.get("grade"):
+            # A check cell of an unanswered exercise: the check says so, in one line, and fails.
+            assert [e.ename for e in errors] == ["CheckFailed"], (cell.source, errors)  # an AssertionError
+            assert "/checks/" not in "".join(errors[0].traceback), "the check's frames would show the answers"
+            printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+            assert printed.startswith("✗ ") and "not written yet" in printed, printed
+        else:
+            assert not errors, f"cell {cell.id} failed:\n{cell.source}\n{json.dumps(errors, indent=1)[:2000]}"
+
+
+def test_a_wrong_answer_gets_its_diagnosis_in_the_notebook(tmp_path):
+    path = ROOT / "exercises" / SOLUTIONS[0].name
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if _nbgrader(c).get("grade_id") == "training_step")
+    cell.source = cell.source.replace("    # YOUR CODE HERE\n    raise NotImplementedError()", (
+        "    loss = torch.nn.functional.mse_loss(model(x), x)\n"
+        "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n    return loss.item()"))
+    target = tmp_path / path.name
+    nbformat.write(nb, target)
+    executed = _run(target, tmp_path)
+    check = next(c for c in executed.cells if _nbgrader(c).get("grade_id") == "check_training_step")
+    printed = "".join(o.get("text", "") for o in check.outputs if o.output_type == "stream")
+    assert printed.startswith("✗ training_step: averaged over pixels too"), printed

@@ -1,0 +1,138 @@
+"""Grading with nbgrader, headless, as README.md's "For instructors" section describes it.
+
+A course directory is set up in a temporary folder from solutions/; the assignments are
+released, submissions placed where `nbgrader collect` puts them, autograded with a short
+per-cell timeout and exported to grades.csv. Takes about two minutes on two CPU cores.
+"""
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nbgrader")
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 30  # seconds per cell: the setup cell imports torch (a few s), a check about 1 s
+LESSON1, LESSON2 = "01_linear_autoencoder_vs_pca", "02_undercomplete_and_overcomplete"
+STUDENTS = {LESSON1: ("full", "blank", "partial", "loops"), LESSON2: ("full", "blank")}
+WRONG_STEP = '''def training_step(model, optimizer, x):
+    loss = ((model(x) - x) ** 2).sum(dim=1).mean()
+    loss.backward()  # forgot optimizer.zero_grad()
+    optimizer.step()
+    return loss.item()
+'''
+ENDLESS = '''def pca_reconstruct(x_train, x, k):
+    while True:  # a training loop that never stops
+        pass
+'''
+
+
+def _nbgrader(course: Path, *args: str) -> str:
+    """Run one nbgrader command in the course directory; return its log."""
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from the environment
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    out = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                         capture_output=True, text=True, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{log[-4000:]}"
+    return log
+
+
+def _answer(source: str) -> str:
+    """Return a solution cell as a learner would write it: the markers gone, the code kept."""
+    return "\n".join(line for line in source.split("\n") if "### BEGIN SOLUTION" not in line
+                     and "### END SOLUTION" not in line)
+
+
+def _submission(name: str, student: str) -> dict:
+    """Return the notebook a student hands in: the exercise, with some cells answered."""
+    solution = json.loads((ROOT / "solutions" / f"{name}.ipynb").read_text())
+    if student == "full":
+        return solution
+    answers = {c["metadata"]["nbgrader"]["grade_id"]: _answer("".join(c["source"]))
+               for c in solution["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
+    if student == "partial":  # 1.1 and 1.2 right (3 + 2 points), 1.3 wrong, 1.4 not attempted
+        answers = {"pca_reconstruct": answers["pca_reconstruct"],
+                   "linear_autoencoder": answers["linear_autoencoder"], "training_step": WRONG_STEP}
+    elif student == "loops":
+        answers = {"pca_reconstruct": ENDLESS}
+    else:
+        answers = {}
+    exercise = json.loads((ROOT / "exercises" / f"{name}.ipynb").read_text())
+    for cell in exercise["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell["source"] = answers[grade_id]
+    return exercise
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """Release, collect, autograde and export both assignments; return (course dir, grades, logs)."""
+    course = tmp_path_factory.mktemp("course")
+    (course / "nbgrader_config.py").write_text('c = get_config()  # noqa: F821\n'
+                                               'c.CourseDirectory.course_id = "aecourse"\n')
+    logs = {}
+    for name, students in STUDENTS.items():
+        (course / "source" / name).mkdir(parents=True)
+        (course / "source" / name / f"{name}.ipynb").write_bytes((ROOT / "solutions" / f"{name}.ipynb").read_bytes())
+        _nbgrader(course, "generate_assignment", name)
+        for student in students:
+            folder = course / "submitted" / student / name
+            folder.mkdir(parents=True)
+            (folder / f"{name}.ipynb").write_text(json.dumps(_submission(name, student), indent=1))
+        logs[name] = _nbgrader(course, "autograde", name, f"--ExecutePreprocessor.timeout={TIMEOUT}")
+    _nbgrader(course, "export")
+    with open(course / "grades.csv", newline="") as f:
+        grades = {(row["assignment"], row["student_id"]): (float(row["score"]), float(row["max_score"]))
+                  for row in csv.DictReader(f)}
+    return course, grades, logs
+
+
+def _outputs(course: Path, student: str, name: str) -> dict:
+    """Return {grade_id: outputs} of a student's autograded notebook."""
+    nb = json.loads((course / "autograded" / student / name / f"{name}.ipynb").read_text())
+    return {c["metadata"]["nbgrader"]["grade_id"]: c.get("outputs", [])
+            for c in nb["cells"] if c["cell_type"] == "code" and "nbgrader" in c["metadata"]}
+
+
+@pytest.mark.parametrize("name", STUDENTS)
+def test_release_is_the_committed_exercise_notebook(course, name):
+    released = course[0] / "release" / name / f"{name}.ipynb"
+    assert released.read_bytes() == (ROOT / "exercises" / f"{name}.ipynb").read_bytes()
+
+
+@pytest.mark.parametrize("name", STUDENTS)
+def test_solutions_get_full_marks(course, name):
+    score, max_score = course[1][(name, "full")]
+    assert max_score == 10 and score == max_score
+
+
+@pytest.mark.parametrize("name", STUDENTS)
+def test_untouched_exercises_are_graded_zero(course, name):
+    assert course[1][(name, "blank")] == (0.0, 10.0)
+    for grade_id, outputs in _outputs(course[0], "blank", name).items():
+        if grade_id.startswith("check_"):
+            assert any("not written yet" in "".join(o.get("text", "")) for o in outputs), grade_id
+
+
+def test_partial_submission_gets_its_exact_score(course):
+    assert course[1][(LESSON1, "partial")] == (5.0, 10.0)
+    printed = "".join("".join(o.get("text", "")) for o in _outputs(course[0], "partial", LESSON1)["check_training_step"])
+    assert "did not clear the old gradients" in printed
+
+
+def test_endless_loop_is_stopped_by_the_timeout_and_scores_zero(course):
+    course_dir, grades, logs = course
+    assert grades[(LESSON1, "loops")] == (0.0, 10.0)
+    assert re.search(rf"Timeout waiting for execute reply \({TIMEOUT}s\)", logs[LESSON1])
+    outputs = _outputs(course_dir, "loops", LESSON1)
+    assert "CellTimeoutError" in [o.get("ename") for o in outputs["check_pca_reconstruct"]]
+    # The notebook went on after the interrupted cell.
+    assert any("not written yet" in "".join(o.get("text", "")) for o in outputs["check_principal_angles"])
