@@ -23,6 +23,7 @@ from .plotting import (
     plot_reconstructions,
 )
 from .training import History, evaluate, fit, predict
+from .widgets import slider
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,6 @@ __all__ = [
     "MODES", "PCA", "DataError", "DataNotFoundError", "History", "balanced_subset", "describe_mode",
     "evaluate", "fit", "fit_pca", "get_device", "get_mode", "load_fashion_mnist", "load_mnist",
     "mse_per_pixel", "pca_error_curve", "pick", "plot_history", "plot_image_rows", "plot_images", "plot_latent",
-    "plot_reconstructions", "predict", "psnr", "set_seed", "squared_error_per_image",
+    "plot_reconstructions", "predict", "psnr", "set_seed", "slider", "squared_error_per_image",
     "train_val_split",
 ]

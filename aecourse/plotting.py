@@ -125,6 +125,7 @@ def plot_latent(z, labels, title: str | None = None, max_points: int = 5000) -> 
                          "project to 2-D first (e.g. with PCA or t-SNE)")
     if len(labels) != len(z):
         raise ValueError(f"z has {len(z)} rows but labels has {len(labels)}")
+    shown = f" (first {max_points} of {len(z)} points)" if len(z) > max_points else ""
     z, labels = z[:max_points], labels[:max_points]
     fig = Figure(figsize=(5.5, 5), layout="constrained")
     ax = fig.subplots()
@@ -135,6 +136,6 @@ def plot_latent(z, labels, title: str | None = None, max_points: int = 5000) -> 
     ax.legend(markerscale=4, title="label", loc="best", fontsize=8)
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
-    if title:
-        ax.set_title(title)
+    if title or shown:
+        ax.set_title(f"{title or ''}{shown}")
     return fig

@@ -57,5 +57,7 @@ def test_plot_latent_colours_by_label():
     y = torch.arange(300) % 10
     fig = plotting.plot_latent(z, y)
     assert len(fig.axes[0].collections) == 10
+    assert sum(len(c.get_offsets()) for c in plotting.plot_latent(z, y, max_points=100).axes[0].collections) == 100
+    assert "first 100 of 300 points" in plotting.plot_latent(z, y, max_points=100).axes[0].get_title()
     with pytest.raises(ValueError, match=r"expected codes of shape \(N, 2\), got \(300, 3\)"):
         plotting.plot_latent(torch.randn(300, 3), y)

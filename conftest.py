@@ -1,4 +1,6 @@
-"""Test defaults: the smoke budget, no progress bars, a headless plotting backend."""
+"""Test defaults for every test and notebook: the smoke budget, no progress bars, headless plots.
+
+At the repository root so that it also applies when pytest is given only notebooks."""
 
 import os
 
