@@ -42,13 +42,14 @@ def _check_mnist() -> tuple[bool, str]:
     return True, f"4 files verified, in {', '.join(sorted(places))}"
 
 
-def _check_widgets() -> str:
+def _check_widgets() -> str | None:
+    """Return the ipywidgets version if a slider can be made, else None."""
     try:
         import ipywidgets
 
         ipywidgets.IntSlider(value=1, min=0, max=2)
-    except Exception as err:  # missing or broken: the fallback is a static figure
-        return f"not working ({type(err).__name__}: {err})"
+    except Exception:  # missing or broken: the lessons fall back to static figures
+        return None
     return f"{ipywidgets.__version__} (sliders available)"
 
 
@@ -69,7 +70,7 @@ def run() -> int:
     rows.insert(1, ("aecourse", __version__))
     for module, why in OPTIONAL.items():
         version = _check_widgets() if module == "ipywidgets" else _version(module)
-        rows.append((module, version if version and not version.startswith("not") else f"not available: {why}"))
+        rows.append((module, version or f"not available: {why}"))
     device = config.get_device(verbose=False)
     rows.append(("device", f"{device.type}" + (" (no GPU: fine for smoke and standard modes)" if device.type == "cpu" else "")))
     try:

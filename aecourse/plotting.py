@@ -47,7 +47,8 @@ def as_image_array(images) -> np.ndarray:
     return a
 
 
-def _new_figure(nrows: int, ncols: int, cell: float = 1.0) -> tuple[Figure, np.ndarray]:
+def new_image_figure(nrows: int, ncols: int, cell: float = 1.0) -> tuple[Figure, np.ndarray]:
+    """Return a Figure with an (nrows, ncols) grid of axes for images, their frames hidden."""
     fig = Figure(figsize=(ncols * cell, nrows * cell), layout="constrained")
     axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
     for ax in axes.flat:
@@ -63,7 +64,7 @@ def plot_images(images, labels=None, ncols: int = 10, title: str | None = None,
         raise ValueError("no images to plot")
     ncols = min(ncols, len(a))
     nrows = math.ceil(len(a) / ncols)
-    fig, axes = _new_figure(nrows, ncols, cell=1.1 if labels is not None else 1.0)
+    fig, axes = new_image_figure(nrows, ncols, cell=1.1 if labels is not None else 1.0)
     names = None if labels is None else to_numpy(labels)
     for i, img in enumerate(a):
         ax = axes.flat[i]
@@ -79,7 +80,7 @@ def plot_image_rows(rows: dict, n: int = 10, title: str | None = None) -> Figure
     """Draw the first n images of each entry of `rows` as one labelled row, e.g. {'input': x, 'output': x_hat}."""
     arrays = {name: as_image_array(imgs)[:n] for name, imgs in rows.items()}
     n = min(len(a) for a in arrays.values())
-    fig, axes = _new_figure(len(arrays), n)
+    fig, axes = new_image_figure(len(arrays), n)
     for r, (name, a) in enumerate(arrays.items()):
         for c in range(n):
             axes[r, c].imshow(a[c], cmap="gray", vmin=0.0, vmax=1.0)

@@ -14,7 +14,7 @@ import matplotlib.figure
 import matplotlib.image
 import numpy as np
 
-from .plotting import Figure, _new_figure
+from .plotting import Figure, new_image_figure
 
 NO_WIDGETS = ("interactive mode needs ipywidgets, which is not installed: showing a static strip "
               "instead. Fix: pip install ipywidgets, then restart the kernel.")
@@ -61,10 +61,10 @@ def static_strip(render: Callable, values, description: str = "value", n: int = 
     width = min(2.5 * aspect, 10 if column else 12 / len(panels))  # inches per panel
     height = width / aspect + 0.3  # room for the title
     if column:
-        fig, axes = _new_figure(len(panels), 1)
+        fig, axes = new_image_figure(len(panels), 1)
         fig.set_size_inches(width, height * len(panels))
     else:
-        fig, axes = _new_figure(1, len(panels))
+        fig, axes = new_image_figure(1, len(panels))
         fig.set_size_inches(width * len(panels), height)
     for ax, i, panel in zip(axes.flat, picks, panels, strict=True):
         ax.imshow(panel)

@@ -6,18 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aecourse import checks
-
-
-def rejects(check, answer, *fragments, **kwargs) -> str:
-    """Assert that check(answer) fails with a message holding every fragment; return the message."""
-    with pytest.raises(AssertionError) as err:
-        check(answer, **kwargs)
-    message = str(err.value)
-    assert message.startswith("✗ "), message
-    for fragment in fragments:
-        assert fragment in message, message
-    return message
-
+from check_helpers import rejects
 
 # ---------------------------------------------------------------- 2.1 layers from a list of sizes
 
