@@ -4,6 +4,7 @@ What a lesson teaches (models, losses, the training step) is written in the less
 this package holds the plumbing every lesson shares.
 """
 
+from . import corruption, penalties
 from .config import MODES, describe_mode, get_device, get_mode, pick, set_seed
 from .data import (
     DataError,
@@ -28,7 +29,7 @@ from .widgets import slider
 __version__ = "0.1.0"
 
 __all__ = [
-    "MODES", "PCA", "DataError", "DataNotFoundError", "History", "balanced_subset", "describe_mode",
+    "MODES", "PCA", "corruption", "penalties", "DataError", "DataNotFoundError", "History", "balanced_subset", "describe_mode",
     "evaluate", "fit", "fit_pca", "get_device", "get_mode", "load_fashion_mnist", "load_mnist",
     "mse_per_pixel", "pca_error_curve", "pick", "plot_history", "plot_image_rows", "plot_images", "plot_latent",
     "plot_reconstructions", "predict", "psnr", "set_seed", "slider", "squared_error_per_image",
