@@ -6,7 +6,7 @@ import importlib
 import platform
 import sys
 
-ESSENTIAL = ("numpy", "torch", "matplotlib", "sklearn", "tqdm")
+ESSENTIAL = ("numpy", "torch", "matplotlib", "sklearn", "scipy", "tqdm")
 OPTIONAL = {
     "ipywidgets": "interactive sliders fall back to static figures; fix: pip install ipywidgets",
     "keras": "needed only for notebooks/keras; fix: pip install 'aecourse[keras]'",
