@@ -19,8 +19,10 @@ pytest.importorskip("nbgrader")
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30  # seconds per cell: the setup cell imports torch (a few s), a check about 1 s
-LESSON1, LESSON2 = "01_linear_autoencoder_vs_pca", "02_undercomplete_and_overcomplete"
-STUDENTS = {LESSON1: ("full", "blank", "partial", "loops"), LESSON2: ("full", "blank")}
+LESSON1 = "01_linear_autoencoder_vs_pca"
+OTHERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb") if p.stem != LESSON1)
+# Lesson 01 gets every kind of student; each other assignment a full and a blank submission.
+STUDENTS = {LESSON1: ("full", "blank", "partial", "loops"), **dict.fromkeys(OTHERS, ("full", "blank"))}
 WRONG_STEP = '''def training_step(model, optimizer, x):
     loss = ((model(x) - x) ** 2).sum(dim=1).mean()
     loss.backward()  # forgot optimizer.zero_grad()
@@ -74,7 +76,7 @@ def _submission(name: str, student: str) -> dict:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """Release, collect, autograde and export both assignments; return (course dir, grades, logs)."""
+    """Release, collect, autograde and export every assignment; return (course dir, grades, logs)."""
     course = tmp_path_factory.mktemp("course")
     (course / "nbgrader_config.py").write_text('c = get_config()  # noqa: F821\n'
                                                'c.CourseDirectory.course_id = "aecourse"\n')

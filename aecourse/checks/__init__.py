@@ -19,10 +19,12 @@ from .lesson01 import (
 from .lesson02 import check_bce_loss, check_interpolate, check_mlp_layers
 from .lesson03 import check_kl_sparsity, check_l1_activity
 from .lesson04 import check_gaussian_noise, check_mask_pixels, check_psnr, check_salt_and_pepper
+from .lesson05 import check_contractive_penalty, check_sensitivity
 
 __all__ = [
     "CheckFailed", "check_bce_loss", "check_interpolate", "check_linear_autoencoder", "check_mlp_layers",
     "check_pca_reconstruct", "check_principal_angles", "check_training_step",
     "check_kl_sparsity", "check_l1_activity",
     "check_gaussian_noise", "check_mask_pixels", "check_psnr", "check_salt_and_pepper",
+    "check_contractive_penalty", "check_sensitivity",
 ]
