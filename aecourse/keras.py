@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 
+from .penalties import _EPS  # the same clamp of rho_hat as the PyTorch penalty
+
 try:
     import keras
     from keras import ops
@@ -27,8 +29,6 @@ except ImportError as err:  # the package works without Keras; only this module 
 if int(keras.__version__.split(".")[0]) < 3:
     raise ImportError(f"aecourse.keras needs Keras 3; found Keras {keras.__version__}. "
                       "Fix: pip install -U 'keras>=3'")
-
-_EPS = 1e-6  # as in aecourse.penalties: keeps log(rho_hat) finite for a unit that never fires
 
 
 @functools.cache

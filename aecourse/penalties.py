@@ -19,8 +19,8 @@ _EPS = 1e-6  # keeps log(rho_hat) finite when a unit is exactly 0 or 1 on the wh
 def _activations(h, name: str) -> torch.Tensor:
     """Return h as a (B, K) floating tensor, or raise a ValueError that says what came instead."""
     if not isinstance(h, torch.Tensor) or not h.is_floating_point():
-        raise TypeError(f"{name} expects the hidden activations as a floating torch.Tensor (B, K); "
-                        f"got {type(h).__name__}{'' if not isinstance(h, torch.Tensor) else ' of ' + str(h.dtype)}")
+        got = f"a tensor of {h.dtype}" if isinstance(h, torch.Tensor) else type(h).__name__
+        raise TypeError(f"{name} expects the hidden activations as a floating torch.Tensor (B, K); got {got}")
     if h.dim() != 2:
         raise ValueError(f"{name} expects activations of shape (B, K), one row per example; got "
                          f"{tuple(h.shape)}. Fix: flatten the code first, h.flatten(1)")
