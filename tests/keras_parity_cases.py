@@ -14,8 +14,8 @@ from torch import nn
 keras = pytest.importorskip("keras")
 from keras import ops  # noqa: E402
 
+from aecourse import corruption, penalties  # noqa: E402
 from aecourse import keras as aek  # noqa: E402
-from aecourse import penalties  # noqa: E402
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 RNG = np.random.default_rng(0)
@@ -92,3 +92,106 @@ def test_contractive_dense_adds_the_closed_form_penalty():
     # and the closed form is the Jacobian's squared Frobenius norm, by autograd
     autograd = 0.3 * penalties.jacobian_frobenius_sq(nn.Sequential(linear, nn.Sigmoid()), torch.from_numpy(X)).mean()
     np.testing.assert_allclose(float(_np(ops.sum(layer.losses))), autograd.item(), **TOL)
+
+
+# --- the denoising input pipeline (lesson 04) ---------------------------------------------------
+
+IMAGES = RNG.random((4_000, 784), dtype=np.float32) * (RNG.random((4_000, 784)) < 0.8)  # some exact zeros
+TORCH_CORRUPTIONS = {"gaussian": corruption.gaussian_noise, "masking": corruption.mask_pixels,
+                     "salt and pepper": corruption.salt_and_pepper}
+LEVELS = {"gaussian": 0.5, "masking": 0.25, "salt and pepper": 0.1}
+
+
+def _summary(x, x_tilde):
+    """Statistics that pin down a per-pixel corruption: what changed, by how much, and to what."""
+    changed = x_tilde != x
+    return np.array([changed.mean(), (x_tilde == 0).mean(), (x_tilde == 1).mean(), x_tilde.mean(),
+                     np.abs(x_tilde - x).mean(), (x_tilde**2).mean()])
+
+
+@pytest.mark.parametrize("name", list(LEVELS))
+def test_numpy_corruptions_match_aecourse_corruption(name):
+    """The same definitions: the NumPy and the torch corruption agree in every statistic to sampling error."""
+    level = LEVELS[name]
+    ours = aek.CORRUPTIONS[name](IMAGES, level, rng=np.random.default_rng(1))
+    theirs = TORCH_CORRUPTIONS[name](torch.from_numpy(IMAGES), level, generator=torch.Generator().manual_seed(1)).numpy()
+    assert ours.dtype == np.float32 and ours.shape == IMAGES.shape and 0 <= ours.min() and ours.max() <= 1
+    np.testing.assert_allclose(_summary(IMAGES, ours), _summary(IMAGES, theirs), rtol=0, atol=3e-3)
+
+
+def test_numpy_corruptions_follow_their_definitions():
+    x = IMAGES[:500]
+    rng = np.random.default_rng(2)
+    masked = aek.mask_pixels(x, 0.25, rng=rng)
+    assert np.all((masked == x) | (masked == 0))  # pixels are kept or set to 0, nothing else
+    hit = aek.salt_and_pepper(x, 0.1, rng=rng) != x
+    assert np.all(np.isin(aek.salt_and_pepper(x, 1.0, rng=rng), [0.0, 1.0]))
+    assert abs(hit.mean() - 0.1 * (1 - 0.5 * ((x == 0).mean() + (x == 1).mean()))) < 5e-3
+    np.testing.assert_array_equal(aek.gaussian_noise(x, 0.0, rng=rng), x)  # no noise, no change
+    per_image = aek.gaussian_noise(x, np.linspace(0, 1, len(x))[:, None], rng=rng)  # one level per image
+    np.testing.assert_array_equal(per_image[0], x[0])
+    before = x.copy()
+    for corrupt in aek.CORRUPTIONS.values():
+        corrupt(x, rng=rng)
+    np.testing.assert_array_equal(x, before)  # the input is never modified
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    (IMAGES[:4] * 2, ValueError, "[0, 1]"),
+    ((IMAGES[:4] * 255).astype(np.uint8), TypeError, "floating"),
+    (torch.zeros(2, 784), TypeError, "NumPy"),
+])
+def test_numpy_corruptions_reject_bad_images(bad, error, words):
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
+        aek.gaussian_noise(bad, 0.5)
+
+
+def test_corrupted_pairs_yield_corrupted_inputs_and_clean_targets():
+    from functools import partial
+
+    data = aek.CorruptedPairs(IMAGES[:1000], partial(aek.mask_pixels, fraction=0.5), batch_size=128, seed=0)
+    assert len(data) == 8
+    batches = [data[i] for i in range(len(data))]
+    clean = np.concatenate([b[1] for b in batches])
+    assert sorted(map(bytes, clean)) == sorted(map(bytes, IMAGES[:1000]))  # each image once per epoch
+    assert batches[-1][0].shape == (1000 - 7 * 128, 784)
+    x_tilde, target = batches[0]
+    assert np.all((x_tilde == target) | (x_tilde == 0)) and (x_tilde != target).any()
+    again, _ = data[0]
+    assert (again != x_tilde).any()  # a fresh corruption every time a batch is drawn
+    order = data.order.copy()
+    data.on_epoch_end()
+    assert (data.order != order).any()  # reshuffled for the next epoch
+    replay = aek.CorruptedPairs(IMAGES[:1000], partial(aek.mask_pixels, fraction=0.5), batch_size=128, seed=0)
+    np.testing.assert_array_equal(replay[0][0], x_tilde)  # the seed makes it repeatable
+
+
+def test_model_evaluate_on_corrupted_pairs_scores_the_clean_images():
+    """An identity model's loss on the pipeline is the squared error between corrupted and clean images.
+
+    The corruption here halves every pixel, so the expected loss is exact (Keras may draw a batch
+    more than once, e.g. to learn its shapes, which would change random corruptions).
+    """
+    keras.utils.set_random_seed(0)
+    x = IMAGES[:500]  # 3 full batches and one of 116: the mean must weight batches by their size
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Identity()])
+    model.compile(loss=lambda x, x_hat: ops.sum(ops.square(x - x_hat), axis=-1))
+    loss = model.evaluate(aek.CorruptedPairs(x, lambda x, rng: 0.5 * x, batch_size=128), verbose=0)
+    np.testing.assert_allclose(loss, (0.25 * x**2).sum(axis=1).mean(), rtol=1e-5)
+
+
+def test_corrupted_pairs_rejects_bad_arguments():
+    with pytest.raises(TypeError, match="NumPy array"):
+        aek.CorruptedPairs(torch.zeros(4, 784), aek.mask_pixels)
+    with pytest.raises(TypeError, match="corrupt"):
+        aek.CorruptedPairs(IMAGES[:4], "masking")
+
+
+def test_history_converts_a_keras_history_for_plot_history():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(8), keras.layers.Dense(784)])
+    model.compile(optimizer="adam", loss="mse")
+    h = aek.history(model.fit(IMAGES[:256], IMAGES[:256], validation_data=(IMAGES[:64], IMAGES[:64]),
+                              epochs=2, batch_size=128, verbose=0))
+    assert len(h.train_loss) == 2 and len(h.val_loss) == 2 and all(isinstance(v, float) for v in h.train_loss)
+    assert isinstance(aek.describe_hardware(), str)
