@@ -195,3 +195,344 @@ def test_history_converts_a_keras_history_for_plot_history():
                               epochs=2, batch_size=128, verbose=0))
     assert len(h.train_loss) == 2 and len(h.val_loss) == 2 and all(isinstance(v, float) for v in h.train_loss)
     assert isinstance(aek.describe_hardware(), str)
+
+
+# --- stacked autoencoders (lesson 06) -----------------------------------------------------------
+
+STACK = [784, 48, 24, 8]  # a small stand-in for 784-1000-500-250-30
+DIGITS = IMAGES[:300]  # (300, 784) in [0, 1]
+
+
+def _lesson06_layers(sizes):
+    """Return the lesson's encoders and decoders (lesson 06's layer_pair): SiLU, a linear code, pixel logits."""
+    encoders, decoders = [], []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
+        code, pixels = k == len(sizes) - 1, k == 1
+        encoders.append(nn.Sequential(nn.Linear(a, b)) if code else nn.Sequential(nn.Linear(a, b), nn.SiLU()))
+        decoders.append(nn.Sequential(nn.Linear(b, a)) if pixels else nn.Sequential(nn.Linear(b, a), nn.SiLU()))
+    return encoders, decoders
+
+
+def _dense_from(block: nn.Sequential):
+    """Return a built Dense with the weights of nn.Sequential(nn.Linear[, nn.SiLU])."""
+    linear = block[0]
+    dense = keras.layers.Dense(linear.out_features, activation="silu" if len(block) > 1 else None)
+    dense.build((None, linear.in_features))
+    dense.set_weights([linear.weight.detach().numpy().T.copy(), linear.bias.detach().numpy().copy()])
+    return dense
+
+
+def test_unrolled_autoencoder_matches_the_lessons_torch_unroll():
+    torch.manual_seed(0)
+    encoders, decoders = _lesson06_layers([784, 1000, 500, 250, 30])
+    deep = nn.Sequential(*encoders, *decoders[::-1])  # the lesson's unroll (without the copies)
+    pairs = [(_dense_from(e), _dense_from(d)) for e, d in zip(encoders, decoders, strict=True)]
+    encoder, decoder, autoencoder = aek.unroll(pairs)
+    x = torch.from_numpy(X)
+    with torch.no_grad():
+        logits, z = deep(x).numpy(), nn.Sequential(*encoders)(x).numpy()
+        expected = (F.binary_cross_entropy_with_logits(deep(x), x, reduction="sum") / len(x)).item()
+    assert autoencoder.count_params() == sum(p.numel() for p in deep.parameters())
+    np.testing.assert_allclose(_np(autoencoder(X)), logits, **TOL)
+    np.testing.assert_allclose(_np(encoder(X)), z, **TOL)  # the linear 30-unit code
+    np.testing.assert_allclose(_np(decoder(encoder(X))), logits, **TOL)
+    bce = aek.bce_with_logits(X, autoencoder(X))  # (B,): summed over pixels; NumPy targets, backend logits
+    assert tuple(bce.shape) == (len(X),)
+    np.testing.assert_allclose(float(_np(ops.mean(bce))), expected, **TOL)
+    autoencoder.compile(loss=aek.bce_with_logits)  # Model.fit/evaluate average over the batch
+    np.testing.assert_allclose(autoencoder.evaluate(X, X, batch_size=len(X), verbose=0), expected, rtol=1e-5)
+    pairs[0][0].kernel.assign(np.zeros((784, 1000), dtype="float32"))  # the unrolled layers are copies
+    np.testing.assert_allclose(_np(autoencoder(X)), logits, **TOL)
+
+
+def test_squared_error_sums_over_units_and_averages_over_the_batch():
+    x_hat = RNG.random(X.shape, dtype=np.float32)
+    expected = F.mse_loss(torch.from_numpy(x_hat), torch.from_numpy(X), reduction="sum").item() / len(X)
+    np.testing.assert_allclose(float(_np(ops.mean(aek.squared_error(X, ops.convert_to_tensor(x_hat))))), expected, **TOL)
+
+
+def test_warmup_cosine_follows_the_lessons_schedule():
+    steps, warmup = 500, 10  # the default warm-up: 2% of the updates
+    lesson = torch.optim.lr_scheduler.LambdaLR(  # lesson 06's warmup_cosine
+        torch.optim.Adam(nn.Linear(1, 1).parameters(), lr=1e-3),
+        lambda s: (s + 1) / warmup if s < warmup
+        else 0.5 * (1 + np.cos(np.pi * min(1.0, (s - warmup) / max(1, steps - warmup)))))
+    schedule = aek.warmup_cosine(1e-3, steps)
+    for step in range(steps + 5):
+        ours = float(_np(schedule(step)))
+        if step >= warmup:  # the cosine decay: the same
+            np.testing.assert_allclose(ours, lesson.get_last_lr()[0], rtol=1e-5, atol=1e-10)
+        else:  # the warm-up: Keras starts at 0, one step behind the lesson
+            np.testing.assert_allclose(ours, 1e-3 * step / warmup, rtol=1e-5, atol=1e-10)
+        lesson.optimizer.step()
+        lesson.step()
+    with pytest.raises(ValueError, match="positive int"):
+        aek.warmup_cosine(1e-3, 0)
+
+
+def test_pretrain_layerwise_trains_every_layer_on_the_codes_of_the_trained_layer_below(monkeypatch):
+    calls, fit = [], keras.Model.fit
+
+    def recording_fit(self, x=None, y=None, **kwargs):  # Model.fit, noting what each call trained on
+        before = [w.copy() for w in self.get_weights()]
+        history = fit(self, x, y, **kwargs)
+        calls.append({"model": self, "x": np.array(x), "y": np.array(y), "loss": self.loss,
+                      "before": before, "after": self.get_weights()})
+        return history
+
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    keras.utils.set_random_seed(0)
+    pairs = aek.pretrain_layerwise(DIGITS, STACK, epochs=2, batch_size=64)
+    assert len(pairs) == len(calls) == len(STACK) - 1, "one Model.fit per layer"
+    h = DIGITS  # the data each layer should have been trained on
+    for k, ((encoder, decoder), call) in enumerate(zip(pairs, calls, strict=True), start=1):
+        assert [layer.name for layer in call["model"].layers] == [encoder.name, decoder.name]
+        assert call["model"].layers[0] is encoder and call["model"].layers[1] is decoder, "return the trained layers"
+        assert tuple(encoder.kernel.shape) == (STACK[k - 1], STACK[k]) and tuple(decoder.kernel.shape) == (STACK[k], STACK[k - 1])
+        np.testing.assert_allclose(call["x"], h, **TOL)  # layer k: the codes of the *trained* layer k - 1
+        np.testing.assert_array_equal(call["y"], call["x"])  # a shallow autoencoder of its own data
+        assert call["loss"] is (aek.bce_with_logits if k == 1 else aek.squared_error)
+        for w0, w1 in zip(call["before"], call["after"], strict=True):
+            assert not np.allclose(w0, w1), f"layer {k}: a weight did not change during its fit"
+        h = _np(encoder(h))
+    assert pairs[-1][0].activation is keras.activations.linear and pairs[0][1].activation is keras.activations.linear
+    assert pairs[0][0].activation is keras.activations.silu and pairs[1][1].activation is keras.activations.silu
+    encoder, _, autoencoder = aek.unroll(pairs)
+    np.testing.assert_allclose(_np(encoder(DIGITS)), h, **TOL)  # the unrolled encoder computes the top codes
+
+
+@pytest.mark.parametrize("x, sizes, kwargs, error, words", [
+    (DIGITS, [100, 8], {}, ValueError, "should be 784"),
+    (DIGITS.reshape(-1, 28, 28), [784, 8], {}, TypeError, "2-D"),
+    ((DIGITS * 255).astype(np.uint8), [784, 8], {}, TypeError, "floating"),
+    (torch.from_numpy(DIGITS), [784, 8], {}, TypeError, "NumPy"),
+    (DIGITS * 2, [784, 8], {}, ValueError, r"\[0, 1\]"),
+    (DIGITS, [784], {}, ValueError, "at least two"),
+    (DIGITS, [784, 0], {}, ValueError, "positive int"),
+    (DIGITS, [784, 8], {"epochs": 0}, ValueError, "epochs"),
+    (DIGITS, [784, 8], {"optimizer": "adam"}, TypeError, "fresh keras optimizer"),
+])
+def test_pretrain_layerwise_rejects_bad_input(x, sizes, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        aek.pretrain_layerwise(x, sizes, **kwargs)
+
+
+def test_unroll_rejects_pairs_that_do_not_fit_together():
+    def built(units, d_in):
+        dense = keras.layers.Dense(units)
+        dense.build((None, d_in))
+        return dense
+
+    with pytest.raises(ValueError, match="non-empty"):
+        aek.unroll([])
+    with pytest.raises(ValueError, match="should map 8 -> 784"):
+        aek.unroll([(built(8, 784), built(700, 8))])
+    with pytest.raises(ValueError, match="bottom first"):
+        aek.unroll([(built(8, 24), built(24, 8)), (built(24, 784), built(784, 24))])
+    with pytest.raises(ValueError, match="unbuilt"):
+        aek.unroll([(keras.layers.Dense(8), keras.layers.Dense(784))])
+    with pytest.raises(TypeError, match="pairs of keras.layers.Dense"):
+        aek.unroll([nn.Linear(784, 8)])
+
+
+# --- the variational autoencoder (lesson 08) ----------------------------------------------------
+
+from aecourse import vae as torch_vae  # noqa: E402
+
+X_BIN = (RNG.random((16, 784)) < X).astype(np.float32)  # binary images, as the VAE models them
+
+
+def _vae_pair(latent_dim=8, hidden=(64, 32), beta=1.0):
+    """Return aek.mlp_vae and aecourse.vae.MLPVAE with the same weights (Keras kernels transposed)."""
+    vae = aek.mlp_vae(latent_dim, hidden, beta=beta, seed=0)
+    twin = torch_vae.MLPVAE(latent_dim, hidden)
+    keras_dense = [vae.encoder.get_layer(name) for name in ("body_0", "body_1", "mu", "log_var")]
+    keras_dense += [layer for layer in vae.decoder.layers if isinstance(layer, keras.layers.Dense)]
+    torch_linear = [twin.body[0], twin.body[2], twin.mu_head, twin.log_var_head, *twin.decoder[::2]]
+    assert len(keras_dense) == len(torch_linear) == 7
+    with torch.no_grad():
+        for dense, linear in zip(keras_dense, torch_linear, strict=True):
+            dense.bias.assign(0.1 * RNG.normal(size=dense.bias.shape).astype(np.float32))
+            linear.weight.copy_(torch.from_numpy(_np(dense.kernel).T.copy()))
+            linear.bias.copy_(torch.from_numpy(_np(dense.bias)))
+    return vae, twin
+
+
+def test_vae_heads_logits_terms_and_loss_agree_with_aecourse_vae():
+    vae, twin = _vae_pair(beta=1.0)
+    x_k, x_t = ops.convert_to_tensor(X_BIN), torch.from_numpy(X_BIN)
+    mu, log_var = vae.encode(x_k)
+    with torch.no_grad():
+        mu_t, log_var_t = twin.encode(x_t)
+    np.testing.assert_allclose(_np(mu), mu_t.numpy(), **TOL)
+    np.testing.assert_allclose(_np(log_var), log_var_t.numpy(), **TOL)
+    eps = RNG.standard_normal(mu_t.shape).astype(np.float32)  # the same eps for both
+    z = aek.reparameterize(mu, log_var, ops.convert_to_tensor(eps))
+    logits = vae.decode(z)
+    with torch.no_grad():
+        logits_t = twin.decode(mu_t + torch.exp(0.5 * log_var_t) * torch.from_numpy(eps))
+    np.testing.assert_allclose(_np(logits), logits_t.numpy(), **TOL)
+    np.testing.assert_allclose(_np(aek.kl_normal(mu, log_var)), torch_vae.kl_normal(mu_t, log_var_t).numpy(), **TOL)
+    np.testing.assert_allclose(_np(aek.bernoulli_log_likelihood(x_k, logits)),
+                               torch_vae.bernoulli_log_likelihood(logits_t, x_t).numpy(), **TOL)
+    for beta in (1.0, 4.0):
+        np.testing.assert_allclose(_np(aek.elbo(x_k, logits, mu, log_var, beta)),
+                                   torch_vae.elbo(logits_t, x_t, mu_t, log_var_t, beta).numpy(), **TOL)
+    # compute_loss: the negative ELBO averaged over the batch, and its two terms as metrics
+    loss = vae.compute_loss(x_k, None, (logits, mu, log_var))
+    expected = -torch_vae.elbo(logits_t, x_t, mu_t, log_var_t).mean().item()
+    np.testing.assert_allclose(float(_np(loss)), expected, **TOL)
+    recon_t = -torch_vae.bernoulli_log_likelihood(logits_t, x_t).mean().item()
+    np.testing.assert_allclose(float(_np(vae.reconstruction_tracker.result())), recon_t, **TOL)
+    np.testing.assert_allclose(float(_np(vae.kl_tracker.result())), torch_vae.kl_normal(mu_t, log_var_t).mean().item(), **TOL)
+
+
+def test_vae_bernoulli_log_likelihood_is_stable_for_large_logits():
+    logits = np.array([[-200.0, -30.0, 0.0, 30.0, 200.0]], dtype=np.float32)
+    x = np.array([[0.0, 1.0, 1.0, 0.0, 1.0]], dtype=np.float32)
+    ours = _np(aek.bernoulli_log_likelihood(x, ops.convert_to_tensor(logits)))
+    theirs = torch_vae.bernoulli_log_likelihood(torch.from_numpy(logits), torch.from_numpy(x)).numpy()
+    assert np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, theirs, **TOL)  # about -30 - log 2 - 30: no log(0) anywhere
+
+
+def test_vae_sampling_layer_reparameterizes_with_its_seeded_draws():
+    mu = ops.convert_to_tensor(RNG.normal(size=(6, 3)).astype(np.float32))
+    log_var = ops.convert_to_tensor(RNG.normal(size=(6, 3)).astype(np.float32))
+    layer = aek.Sampling(seed=3)
+    z = _np(layer([mu, log_var]))
+    eps = _np(keras.random.normal((6, 3), seed=keras.random.SeedGenerator(3)))  # the layer's first draw
+    np.testing.assert_allclose(z, _np(mu) + np.exp(0.5 * _np(log_var)) * eps, **TOL)
+    assert np.abs(_np(layer([mu, log_var])) - z).min() > 0  # a fresh eps on every call
+    again = aek.Sampling.from_config(layer.get_config())
+    np.testing.assert_allclose(_np(again([mu, log_var])), z, **TOL)  # the seed is in the config
+
+
+def test_vae_sampling_layer_draws_from_n_mu_sigma_squared():
+    n = 40_000
+    mu = ops.convert_to_tensor(np.tile(np.array([[1.0, -2.0, 0.0]], np.float32), (n, 1)))
+    log_var = ops.convert_to_tensor(np.tile(np.log(np.array([[1.0, 4.0, 0.01]], np.float32)), (n, 1)))
+    z = _np(aek.Sampling(seed=0)([mu, log_var]))
+    std = np.array([1.0, 2.0, 0.1])
+    np.testing.assert_allclose(z.mean(axis=0), [1.0, -2.0, 0.0], atol=float(4 * std.max() / np.sqrt(n)))
+    np.testing.assert_allclose(z.std(axis=0), std, rtol=0.02)
+
+
+def test_vae_reparameterized_gradients_reach_mu_and_log_var_in_fit():
+    """One SGD step with learning rate 1 moves each weight by minus its gradient: d/dmu E[(z - 3)^2] = -4, d/dlog_var = 1."""
+
+    class Toy(keras.layers.Layer):
+        def build(self, input_shape):
+            self.mu = self.add_weight(shape=(1,), initializer="ones")
+            self.log_var = self.add_weight(shape=(1,), initializer="zeros")
+            self.sampling = aek.Sampling(seed=0)
+
+        def call(self, inputs):
+            ones = ops.ones_like(inputs)  # (B, 1)
+            return self.sampling([ones * self.mu, ones * self.log_var])
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((1,)), Toy()])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss="mse")
+    n = 200_000
+    model.fit(np.zeros((n, 1), np.float32), np.full((n, 1), 3.0, np.float32), batch_size=n, epochs=1, verbose=0)
+    toy = model.layers[0]
+    mu, log_var = float(_np(toy.mu)[0]), float(_np(toy.log_var)[0])
+    np.testing.assert_allclose([1.0 - mu, 0.0 - log_var], [-4.0, 1.0], atol=0.05)
+
+
+def test_vae_importance_log_likelihood_matches_aecourse_vae_given_the_same_draws():
+    vae, twin = _vae_pair()
+    x, k, batch_size, chunk = X_BIN[:6], 7, 4, 3
+    g = torch.Generator().manual_seed(0)  # replay the torch function's draws, in its order
+    ours = []
+    for start in range(0, len(x), batch_size):
+        xb = x[start : start + batch_size]
+        log_w = [aek.importance_log_weights(vae, ops.convert_to_tensor(xb),
+                                            ops.convert_to_tensor(torch.randn((n, len(xb), 8), generator=g).numpy()))
+                 for n in (3, 3, 1)]
+        ours.append(_np(ops.logsumexp(ops.concatenate(log_w, axis=0), axis=0)) - np.log(k))
+    theirs = torch_vae.importance_log_likelihood(twin, torch.from_numpy(x), k=k, batch_size=batch_size, chunk=chunk,
+                                                 generator=torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(np.concatenate(ours), theirs.numpy(), **TOL)
+    # the package's own loop draws from a seeded SeedGenerator in the same order
+    seed_generator = keras.random.SeedGenerator(5)
+    replay = []
+    for start in range(0, len(x), batch_size):
+        xb = ops.convert_to_tensor(x[start : start + batch_size])
+        log_w = [aek.importance_log_weights(vae, xb, keras.random.normal((n, xb.shape[0], 8), seed=seed_generator))
+                 for n in (3, 3, 1)]
+        replay.append(_np(ops.logsumexp(ops.concatenate(log_w, axis=0), axis=0)) - np.log(k))
+    ours_loop = aek.importance_log_likelihood(vae, x, k=k, batch_size=batch_size, chunk=chunk, seed=5)
+    np.testing.assert_allclose(ours_loop, np.concatenate(replay), **TOL)
+
+
+def test_vae_importance_log_likelihood_is_tighter_than_the_elbo():
+    """k = 1 averages to the ELBO; many samples give a higher (tighter) estimate, as Burda et al. prove."""
+    vae, twin = _vae_pair()
+    x = np.repeat(X_BIN[:1], 2000, axis=0)  # one image, 2000 independent single-sample estimates
+    single = aek.importance_log_likelihood(vae, x, k=1, batch_size=1000, seed=1)
+    with torch.no_grad():
+        mu_t, log_var_t = twin.encode(torch.from_numpy(X_BIN[:1]))
+        eps = torch.randn((20_000, 8), generator=torch.Generator().manual_seed(2))
+        logits_t = twin.decode(mu_t + torch.exp(0.5 * log_var_t) * eps)
+        elbo = (torch_vae.bernoulli_log_likelihood(logits_t, torch.from_numpy(X_BIN[:1]).expand(20_000, -1)).mean()
+                - torch_vae.kl_normal(mu_t, log_var_t)[0]).item()
+    assert abs(single.mean() - elbo) < 5 * single.std() / np.sqrt(len(single)) + 0.1
+    many = aek.importance_log_likelihood(vae, X_BIN[:1], k=2000, seed=3)[0]
+    assert many > elbo
+
+
+def test_vae_fit_and_evaluate_report_the_loss_and_its_terms():
+    vae, _ = _vae_pair(beta=2.0)
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    logs = vae.fit(aek.BinarizedImages(IMAGES[:300], batch_size=128, seed=0), epochs=2, verbose=0,
+                   validation_data=X_BIN).history
+    assert {"loss", "reconstruction", "kl", "val_loss", "val_reconstruction", "val_kl"} <= set(logs)
+    scores = vae.evaluate(X_BIN, batch_size=5, return_dict=True, verbose=0)  # batches of 5, 5, 5, 1
+    np.testing.assert_allclose(scores["loss"], scores["reconstruction"] + 2.0 * scores["kl"], rtol=1e-5)
+    mu, log_var = vae.encode(ops.convert_to_tensor(X_BIN))
+    np.testing.assert_allclose(scores["kl"], _np(aek.kl_normal(mu, log_var)).mean(), rtol=1e-5)  # weighted by images
+    with pytest.raises(ValueError, match="images only"):
+        vae.fit(X_BIN, X_BIN, epochs=1, verbose=0)
+
+
+def test_vae_saves_and_loads(tmp_path):
+    vae, _ = _vae_pair()
+    vae(ops.convert_to_tensor(X_BIN))
+    vae.save(tmp_path / "vae.keras")
+    loaded = keras.saving.load_model(tmp_path / "vae.keras")
+    assert isinstance(loaded, aek.VAE) and loaded.beta == vae.beta
+    for a, b in zip(loaded.encode(ops.convert_to_tensor(X_BIN)), vae.encode(ops.convert_to_tensor(X_BIN)), strict=True):
+        np.testing.assert_allclose(_np(a), _np(b), **TOL)
+
+
+def test_vae_binarized_images_are_fresh_binary_draws_of_the_grey_levels():
+    grey = IMAGES[:256]
+    data = aek.BinarizedImages(grey, batch_size=256, shuffle=False, seed=0)
+    draws = np.stack([data[0] for _ in range(400)])  # (400, 256, 784)
+    assert np.isin(draws, [0.0, 1.0]).all() and draws.dtype == np.float32
+    assert (draws[0] != draws[1]).any()  # a fresh binarization every time
+    assert np.all(draws[:, grey == 0] == 0)
+    mid = (grey > 0.1) & (grey < 0.9)  # where the normal approximation of a pixel's rate holds
+    z_score = (draws.mean(axis=0) - grey)[mid] / np.sqrt(grey * (1 - grey) / 400)[mid]
+    assert np.abs(z_score).max() < 6 and abs(z_score.mean()) < 0.02  # each pixel's rate, and no bias overall
+    expected = (np.random.default_rng(3).random(grey.shape, dtype=np.float32) < grey).astype(np.float32)
+    np.testing.assert_array_equal(aek.binarize(grey, rng=np.random.default_rng(3)), expected)  # the definition
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: aek.kl_normal(ops.zeros((4, 3)), ops.zeros((4, 2))), ValueError, "one shape"),
+    (lambda: aek.kl_normal(ops.zeros((4,)), ops.zeros((4,))), ValueError, "(B, K)"),
+    (lambda: aek.bernoulli_log_likelihood(X_BIN[:2] * 3, ops.zeros((2, 784))), ValueError, "[0, 1]"),
+    (lambda: aek.bernoulli_log_likelihood(X_BIN[:2], ops.zeros((2, 783))), ValueError, "same number"),
+    (lambda: aek.binarize((IMAGES[:2] * 255).astype(np.uint8)), TypeError, "floating"),
+    (lambda: aek.BinarizedImages(IMAGES[:4] * 2), ValueError, "[0, 1]"),
+    (lambda: aek.importance_log_likelihood(aek.mlp_vae(2, (8,)), X_BIN[:2], k=0), ValueError, "positive int"),
+    (lambda: aek.importance_log_likelihood(keras.layers.Dense(2), X_BIN[:2]), TypeError, "encode"),
+    (lambda: aek.mlp_vae(0), ValueError, "latent_dim"),
+    (lambda: aek.Sampling()([ops.zeros((4, 3)), ops.zeros((5, 3))]), ValueError, "one shape"),
+])
+def test_vae_pieces_reject_bad_input(call, error, words):
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+        call()

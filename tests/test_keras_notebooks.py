@@ -20,9 +20,8 @@ COMPANIONS = sorted((ROOT / "notebooks" / "keras").glob("[0-9][0-9]_*.ipynb"))
 OTHER = "tensorflow" if os.environ.get("KERAS_BACKEND", "tensorflow") == "torch" else "torch"
 
 
-def test_there_is_a_companion_per_lesson_02_to_05():
-    # 06-08 are the Keras track's next step (issue 8); widen this to 0[2-8] when they land.
-    lessons = {p.name for p in (ROOT / "notebooks").glob("0[2-5]_*.ipynb")}
+def test_there_is_a_companion_per_lesson_02_to_08():
+    lessons = {p.name for p in (ROOT / "notebooks").glob("0[2-8]_*.ipynb")}
     assert lessons and lessons <= {p.name for p in COMPANIONS}, "a Keras companion keeps its lesson's file name"
 
 
