@@ -6,7 +6,12 @@ the negative ELBO (Bernoulli log-likelihood summed over pixels, closed-form KL s
 dimensions, both averaged over the batch), Adam 1e-3, batch 128 and a cosine decay of the
 learning rate to zero over the run. Then it prints, on the test images binarized once with seed
 0 as in the lesson, the negative ELBO and the importance-sampled negative log-likelihood (k
-samples per image, log-mean-exp), next to the issue's target of 92 nats.
+samples per image, log-mean-exp), next to full mode's target of at most 92 nats.
+
+Measured on a 2-core CPU (idle, two threads), with --n-test 2000 --k 1000 --eval-every 50: test
+-ELBO 95.96, 94.49, 93.44, 92.94, 92.48 nats after 50, 100, 150, 200, 250 epochs; at the end the
+importance-sampled NLL was 88.29 nats on those 2,000 test images (-ELBO 92.38), after 29 min of
+training and 39 s of importance sampling.
 
     python benchmarks/vae_likelihood.py                       # full-mode recipe, auto device
     python benchmarks/vae_likelihood.py --epochs 100 --n-test 2000 --k 1000 --eval-every 25
@@ -25,7 +30,7 @@ import torch
 import aecourse
 from aecourse import vae
 
-TARGET = 92.0  # nats: the issue's target for full mode (reported VAEs: about 87-90)
+TARGET = 92.0  # nats: lesson 08's target for full mode (reported VAEs: about 87-90)
 
 
 def negative_elbo(model, x_bin) -> float:
