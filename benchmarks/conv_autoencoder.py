@@ -81,6 +81,7 @@ def mlp_autoencoder(latent_dim: int = 128, hidden: int = 256) -> nn.Sequential:
 
 
 def make_model(kind: str, channels) -> nn.Module:
+    """Return the 'mlp', or the convolutional encoder with the 'upsample' or 'transposed-K' decoder."""
     if kind == "mlp":
         return mlp_autoencoder()
     decoder = upsample_decoder(channels) if kind == "upsample" else transposed_decoder(channels, int(kind[-1]))
@@ -144,7 +145,8 @@ def main(argv=None) -> dict:
               "parameters": n_params, "seconds": total_s, "seconds_per_epoch": sum(seconds) / len(seconds),
               "curve": curve, "hardware": hardware, "args": vars(args)}
     verdict = "within" if result["test_bce_per_pixel"] <= TARGET else "NOT within"
-    print(f"{args.model} {tuple(args.channels) if args.model != 'mlp' else ''}, {n_params:,} parameters: "
+    name = args.model if args.model == "mlp" else f"{args.model} {tuple(args.channels)}"
+    print(f"{name}, {n_params:,} parameters: "
           f"test BCE per pixel {result['test_bce_per_pixel']:.4f} | floor {floor:.4f}, Keras blog {BLOG}, "
           f"target {TARGET} ({verdict})")
     print(f"wall time {total_s:.1f} s ({result['seconds_per_epoch']:.2f} s per epoch)")
