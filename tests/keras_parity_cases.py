@@ -187,6 +187,71 @@ def test_corrupted_pairs_rejects_bad_arguments():
         aek.CorruptedPairs(IMAGES[:4], "masking")
 
 
+def _identity_model(optimizer=None):
+    """A 784-784 linear model that starts as the identity, compiled with the summed squared error.
+
+    The default optimizer is SGD with learning rate 0: the model stays the identity, so its loss is exact.
+    """
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(784, use_bias=False, kernel_initializer="identity")])
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.0), loss=lambda x, x_hat: ops.sum(ops.square(x - x_hat), -1))
+    return model
+
+
+def test_fit_fresh_transforms_the_whole_set_afresh_every_epoch_with_clean_targets():
+    x, seen = IMAGES[:1000], []
+
+    def halve_and_mask(images, rng):
+        out = 0.5 * aek.mask_pixels(images, 0.5, rng=rng)
+        seen.append(out)
+        return out
+
+    model = _identity_model()  # the identity throughout: its loss is known exactly
+    history = aek.fit_fresh(model, x, halve_and_mask, epochs=3, batch_size=128, seed=7, verbose=0,
+                            validation_data=(0.5 * x[:200], x[:200]))
+    assert len(seen) == 3 and all(s.shape == x.shape for s in seen)
+    assert (seen[0] != seen[1]).any() and (seen[1] != seen[2]).any()  # a new corruption every epoch
+    rng = np.random.default_rng(7)  # the seed makes the draws repeatable: replay them
+    for s in seen:
+        np.testing.assert_array_equal(s, 0.5 * aek.mask_pixels(x, 0.5, rng=rng))
+    expected = [((s - x) ** 2).sum(axis=1).mean() for s in seen]  # inputs corrupted, targets clean
+    np.testing.assert_allclose(history.train_loss, expected, rtol=1e-5)
+    np.testing.assert_allclose(history.val_loss, [(0.25 * x[:200] ** 2).sum(axis=1).mean()] * 3, rtol=1e-5)
+    assert len(history.seconds) == 3 and min(history.seconds) > 0
+    assert int(_np(model.optimizer.iterations)) == 3 * 8  # one run of steps: a schedule sees them all
+
+
+def test_fit_fresh_trains_and_prints_one_line_per_epoch(capsys):
+    keras.utils.set_random_seed(0)
+    model = _identity_model(keras.optimizers.Adam(1e-3))
+    history = aek.fit_fresh(model, IMAGES[:512], lambda x, rng: aek.gaussian_noise(x, 0.3, rng=rng), epochs=3,
+                            verbose=2)
+    assert history.train_loss[-1] < history.train_loss[0]  # it learns to denoise a little
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("Epoch 1/3") and "ms/step - loss: " in lines[0]
+
+
+def test_fit_fresh_without_targets_fits_a_vae_on_fresh_binarizations():
+    vae, _ = _vae_pair()
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = aek.fit_fresh(vae, IMAGES[:300], aek.binarize, targets=False, epochs=2, verbose=0,
+                            validation_data=X_BIN)
+    assert len(history.train_loss) == 2 and len(history.val_loss) == 2
+    assert int(_np(vae.optimizer.iterations)) == 2 * 3
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda m: aek.fit_fresh(m, torch.zeros(4, 784), aek.mask_pixels, epochs=1), TypeError, "NumPy array"),
+    (lambda m: aek.fit_fresh(m, IMAGES[:4], "masking", epochs=1), TypeError, "transform"),
+    (lambda m: aek.fit_fresh(m, IMAGES[:4], aek.mask_pixels, epochs=0), ValueError, "epochs"),
+    (lambda m: aek.fit_fresh(m, IMAGES[:4], lambda x, rng: x[:2], epochs=1), ValueError, "shaped like x"),
+    (lambda m: aek.fit_fresh(keras.Sequential([keras.Input((784,)), keras.layers.Dense(784)]), IMAGES[:4],
+                             aek.mask_pixels, epochs=1), ValueError, "compiled"),
+])
+def test_fit_fresh_rejects_bad_arguments(call, error, words):
+    with pytest.raises(error, match=words):
+        call(_identity_model())
+
+
 def test_history_converts_a_keras_history_for_plot_history():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(8), keras.layers.Dense(784)])

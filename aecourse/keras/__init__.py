@@ -12,17 +12,19 @@ divided by the batch size before it joins the loss; Keras 3.0-3.13 add it as it 
 regularizers (aecourse.keras.regularizers) measure what the installed Keras does and undo it, so that
 they add exactly the penalty that the lessons define, on every version.
 
-The denoising corruption (lesson 04) lives in the input pipeline (.pipeline): CorruptedPairs, a
-keras.utils.PyDataset, yields (corrupted, clean) batches with a fresh corruption every time,
-using NumPy twins of aecourse.corruption's three corruptions.
+The denoising corruption (lesson 04) lives in the input pipeline (.pipeline), with NumPy twins of
+aecourse.corruption's three corruptions: fit_fresh corrupts the whole training set afresh every
+epoch and fits it from arrays (fast on every backend); CorruptedPairs, a keras.utils.PyDataset,
+yields (corrupted, clean) batches with a fresh corruption every time, for data that do not fit
+in memory.
 
 Stacked autoencoders (lesson 06, .stacked): pretrain_layerwise trains a deep autoencoder greedily, one
 Model.fit per layer on the fixed codes of the trained layers below, and unroll stacks copies of
 the trained layers into one deep encoder, decoder and autoencoder.
 
 The VAE of lesson 08 (.vae) trains with a plain Model.fit: its compute_loss returns the negative ELBO
-(reconstruction and KL reported as metrics), a Sampling layer reparameterizes, and
-BinarizedImages binarizes every batch afresh in the input pipeline.
+(reconstruction and KL reported as metrics), a Sampling layer reparameterizes, and the
+images are binarized afresh in the input pipeline: binarize with fit_fresh, or BinarizedImages.
 """
 
 from __future__ import annotations
@@ -43,7 +45,14 @@ if int(keras.__version__.split(".")[0]) < 3:
                       "Fix: pip install -U 'keras>=3'")
 
 # The pieces, by lesson; `from aecourse import keras as aek` gives them all (aek.KLSparsity, ...).
-from .pipeline import CORRUPTIONS, CorruptedPairs, gaussian_noise, mask_pixels, salt_and_pepper  # noqa: E402 (after the check)
+from .pipeline import (  # noqa: E402 (after the check)
+    CORRUPTIONS,
+    CorruptedPairs,
+    fit_fresh,
+    gaussian_noise,
+    mask_pixels,
+    salt_and_pepper,
+)
 from .regularizers import (  # noqa: E402
     ContractiveDense,
     KLSparsity,
@@ -72,7 +81,7 @@ from .vae import (  # noqa: E402
 __all__ = ["CORRUPTIONS", "VAE", "BinarizedImages", "ContractiveDense", "CorruptedPairs", "KLSparsity",
            "L1Activity", "Sampling", "activity_loss_divisor_is_batch", "bce_sum", "bce_with_logits",
            "bernoulli_log_likelihood", "binarize", "contractive_sigmoid", "describe_hardware", "elbo",
-           "gaussian_noise", "history", "importance_log_likelihood", "importance_log_weights", "kl_normal",
+           "fit_fresh", "gaussian_noise", "history", "importance_log_likelihood", "importance_log_weights", "kl_normal",
            "kl_sparsity", "l1_activity", "mask_pixels", "mlp_vae", "pretrain_layerwise", "reparameterize",
            "salt_and_pepper", "squared_error", "unroll", "warmup_cosine"]
 

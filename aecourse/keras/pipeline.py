@@ -1,8 +1,18 @@
-"""The input pipeline of lesson 04 in Keras: NumPy twins of aecourse.corruption and CorruptedPairs."""
+"""The input pipeline of lesson 04 in Keras: NumPy twins of aecourse.corruption, fit_fresh and CorruptedPairs.
+
+Two ways to hand Model.fit freshly corrupted inputs. fit_fresh corrupts the whole training set
+once per epoch and fits that epoch from plain arrays: the fast way whenever the images fit in
+memory. CorruptedPairs, a keras.utils.PyDataset, corrupts batch by batch: the way for data that
+do not fit, but on the TensorFlow backend every batch then crosses a Python generator
+(tf.data.Dataset.from_generator). On a 2-core CPU that cost lesson 04's MLP 29-41 ms per step
+instead of 17-22 from arrays, and slowed later fits from arrays in the same process as much;
+on the torch backend both ran alike (benchmarks/keras_pipeline.py measures it).
+"""
 
 from __future__ import annotations
 
 import math
+import time
 
 import keras
 import numpy as np
@@ -59,6 +69,56 @@ def salt_and_pepper(x: np.ndarray, fraction: float = 0.1, *, rng: np.random.Gene
 
 
 CORRUPTIONS = {"gaussian": gaussian_noise, "masking": mask_pixels, "salt and pepper": salt_and_pepper}
+
+
+def fit_fresh(model, x: np.ndarray, transform, *, epochs: int, targets: bool = True, batch_size: int = 128,
+              seed: int | None = 0, validation_data=None, verbose: int = 2):
+    """Fit a compiled model for `epochs` epochs, each on inputs drawn afresh; return an aecourse History.
+
+    Every epoch starts with transform(x, rng=generator) applied to the whole array, e.g. a new
+    corruption of every image, then runs one epoch of Model.fit on it, shuffled, in batches of
+    `batch_size`. That is the distribution a per-batch pipeline draws from (each image once per
+    epoch, never the same corruption twice), from plain arrays, so fit runs at full speed on every
+    backend. targets=True fits (transform(x), x): corrupted inputs, clean targets (a denoiser).
+    targets=False fits transform(x) alone, for a model that scores its own input, such as the VAE
+    on images binarized afresh (lesson 08). `seed` seeds the NumPy generator, so the inputs repeat.
+
+    The optimizer's step counter runs on across the epochs, so a learning-rate schedule sees one
+    run of epochs * ceil(len(x) / batch_size) steps. verbose=0 prints nothing; otherwise one line
+    per epoch with every logged value, the seconds and the milliseconds per step.
+    """
+    if not isinstance(x, np.ndarray) or len(x) == 0:
+        raise TypeError(f"fit_fresh expects the training images as a non-empty NumPy array; got "
+                        f"{type(x).__name__}. Fix: load them with aecourse.load_mnist(..., numpy=True)")
+    if not callable(transform):
+        raise TypeError(f"transform must be a function transform(x, rng=...) -> new inputs; got {transform!r}")
+    for name, value in [("epochs", epochs), ("batch_size", batch_size)]:
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"fit_fresh needs {name} to be a positive int, got {value!r}")
+    if not getattr(model, "compiled", False):
+        raise ValueError("fit_fresh needs a compiled model. Fix: call model.compile(optimizer=..., loss=...) first")
+    from ..training import History
+
+    rng = np.random.default_rng(seed)
+    history, steps = History(), math.ceil(len(x) / batch_size)
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        inputs = transform(x, rng=rng)
+        if not isinstance(inputs, np.ndarray) or inputs.shape != x.shape:
+            got = inputs.shape if isinstance(inputs, np.ndarray) else type(inputs).__name__
+            raise ValueError(f"transform must return a NumPy array shaped like x, {x.shape}; got {got}")
+        fitted = model.fit(inputs, x if targets else None, batch_size=batch_size, epochs=epoch + 1,
+                           initial_epoch=epoch, shuffle=True, validation_data=validation_data, verbose=0)
+        logs = {name: float(values[-1]) for name, values in fitted.history.items()}
+        history.train_loss.append(logs["loss"])
+        if "val_loss" in logs:
+            history.val_loss.append(logs["val_loss"])
+        history.seconds.append(time.perf_counter() - start)
+        if verbose:
+            values = " - ".join(f"{name}: {value:.4f}" for name, value in logs.items())
+            print(f"Epoch {epoch + 1}/{epochs} - {history.seconds[-1]:.0f}s - "
+                  f"{1000 * history.seconds[-1] / steps:.0f}ms/step - {values}", flush=True)
+    return history
 
 
 class CorruptedPairs(keras.utils.PyDataset):
