@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def time_way(way: str, x: np.ndarray, epochs: int, batch_size: int) -> float:
     run(1)
     start = time.perf_counter()
     run(epochs)
-    steps = epochs * -(-len(x) // batch_size)
+    steps = epochs * math.ceil(len(x) / batch_size)
     return 1000 * (time.perf_counter() - start) / steps
 
 

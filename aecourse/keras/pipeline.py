@@ -17,6 +17,8 @@ import time
 import keras
 import numpy as np
 
+from ..training import History
+
 # --- Denoising (lesson 04): the corruption inside the input pipeline -------------------------
 # NumPy twins of aecourse.corruption (the same definitions, drawn from a NumPy Generator), so
 # that a keras.utils.PyDataset can corrupt each batch on the CPU whatever the backend.
@@ -97,8 +99,6 @@ def fit_fresh(model, x: np.ndarray, transform, *, epochs: int, targets: bool = T
             raise ValueError(f"fit_fresh needs {name} to be a positive int, got {value!r}")
     if not getattr(model, "compiled", False):
         raise ValueError("fit_fresh needs a compiled model. Fix: call model.compile(optimizer=..., loss=...) first")
-    from ..training import History
-
     rng = np.random.default_rng(seed)
     history, steps = History(), math.ceil(len(x) / batch_size)
     for epoch in range(epochs):
