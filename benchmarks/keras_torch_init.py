@@ -16,7 +16,7 @@ If the start is the whole difference between the lesson and the companion, the a
 start, not by library. Measured on a 2-core CPU (torch 2.13, Keras 3.15 on TensorFlow 2.21), 50
 epochs (the lesson's `full` mode), squared error per test image: torch-default 5.35 (the lesson's
 own full-mode number), torch-glorot 4.54, keras-default 4.55 (the companion's), keras-torchlike
-5.21; 6 min for the four (80 to 100 s per arm). So Glorot's start lowers this model's error by 15 % in either library,
+5.21; 6 min for the four (77 to 98 s per arm). So Glorot's start lowers this model's error by 15 % in either library,
 and with the same start the two libraries agree within 3 %.
 
     python benchmarks/keras_torch_init.py                      # all four arms, 50 epochs
@@ -33,7 +33,6 @@ import math
 import os
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -107,7 +106,7 @@ def run_keras(torchlike: bool, epochs: int) -> float:
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=bce_loss)
     model.fit(x_tr, x_tr, epochs=epochs, batch_size=128, verbose=0)
     x_hat = ops.convert_to_numpy(model(x_test, training=False))
-    return float(np.square(x_hat - x_test).sum(axis=1).mean())
+    return aecourse.squared_error_per_image(x_hat, x_test).mean().item()  # the same metric as the torch arms
 
 
 def main(argv=None) -> dict:
