@@ -123,8 +123,8 @@ def main(argv=None) -> dict:
     for arm in args.arms:
         start = time.perf_counter()
         library, init = arm.split("-")
-        error = run_torch(init == "glorot", args.epochs) if library == "torch" else run_keras(init == "torchlike",
-                                                                                          args.epochs)
+        run = run_torch if library == "torch" else run_keras
+        error = run(init != "default", args.epochs)  # True: the other library's start
         seconds = time.perf_counter() - start
         results["squared_error_per_test_image"][arm] = error
         results["seconds"][arm] = seconds
