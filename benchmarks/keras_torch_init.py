@@ -8,16 +8,17 @@ test images). Four arms, each from seed 0:
 
 - torch-default:   nn.Linear's own start, weights and biases uniform in +-1/sqrt(fan_in) (the lesson);
 - torch-glorot:    the same network with Keras' start, Glorot-uniform weights and zero biases;
-- keras-default:   keras.layers.Dense's own start, Glorot-uniform kernels and zero biases (the companion);
-- keras-torchlike: the same network with nn.Linear's start, VarianceScaling(1/3, "fan_in", "uniform")
-                   kernels and biases uniform in +-1/sqrt(fan_in).
+- keras-default:   keras.layers.Dense's own start, Glorot-uniform kernels and zero biases;
+- keras-torchlike: the same network with nn.Linear's start, kernels and biases uniform in
+                   +-1/sqrt(fan_in) (aecourse.keras.torch_linear_init, as companion 02 starts).
 
 If the start is the whole difference between the lesson and the companion, the arms pair up by
 start, not by library. Measured on a 2-core CPU (torch 2.13, Keras 3.15 on TensorFlow 2.21), 50
 epochs (the lesson's `full` mode), squared error per test image: torch-default 5.35 (the lesson's
-own full-mode number), torch-glorot 4.54, keras-default 4.55 (the companion's), keras-torchlike
-5.21; 6 min for the four (77 to 98 s per arm). So Glorot's start lowers this model's error by 15 % in either library,
-and with the same start the two libraries agree within 3 %.
+own full-mode number), torch-glorot 4.54, keras-default 4.55 (companion 02's number while it kept
+Keras' start), keras-torchlike 5.21; 6 min for the four (77 to 98 s per arm). So Glorot's start
+lowers this model's error by 15 % in either library, and with the same start the two libraries
+agree within 3 %.
 
     python benchmarks/keras_torch_init.py                      # all four arms, 50 epochs
     python benchmarks/keras_torch_init.py --epochs 10          # standard mode's length
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 
@@ -82,6 +82,8 @@ def run_keras(torchlike: bool, epochs: int) -> float:
     try:
         import keras
         from keras import layers, ops
+
+        from aecourse import keras as aek
     except ImportError as error:
         raise SystemExit(f"the Keras arms need Keras 3 and a backend ({error}). Fix: pip install -e \".[keras]\", "
                          "or run only --arms torch-default torch-glorot") from error
@@ -89,11 +91,7 @@ def run_keras(torchlike: bool, epochs: int) -> float:
     keras.utils.set_random_seed(0)
 
     def dense(i, d_in, d_out):
-        start = {}
-        if torchlike:  # nn.Linear's defaults
-            bound = 1 / math.sqrt(d_in)
-            start = {"kernel_initializer": keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform"),
-                     "bias_initializer": keras.initializers.RandomUniform(-bound, bound)}
+        start = aek.torch_linear_init(d_in) if torchlike else {}  # nn.Linear's defaults, or Dense's own
         activation = "sigmoid" if i == OUTPUT else None if i == CODE else "relu"
         return layers.Dense(d_out, activation=activation, **start)
 

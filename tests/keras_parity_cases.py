@@ -55,6 +55,47 @@ def test_mlp_autoencoder_outputs_and_bce_agree():
     np.testing.assert_allclose(_np(aek.bce_sum(ops.convert_to_tensor(X), h_k)), reference.item(), **TOL)
 
 
+def _torch_started_dense(d_in, d_out):
+    dense = keras.layers.Dense(d_out, **aek.torch_linear_init(d_in))
+    dense.build((None, d_in))
+    return _np(dense.kernel), _np(dense.bias)
+
+
+def test_torch_linear_init_draws_kernel_and_bias_as_nn_linear_does():
+    d_in, d_out = 784, 1000
+    torch.manual_seed(0)
+    linear = nn.Linear(d_in, d_out)  # the reference: PyTorch's own start
+    keras.utils.set_random_seed(0)
+    kernel, bias = _torch_started_dense(d_in, d_out)
+    assert kernel.shape == (d_in, d_out) and bias.shape == (d_out,)
+    for ours, theirs in [(kernel, linear.weight), (bias, linear.bias)]:
+        theirs = theirs.detach().numpy()
+        assert np.abs(ours).max() <= np.abs(theirs).max() * 1.001  # the same bound, 1 / sqrt(784)
+        assert np.abs(ours).max() >= 0.99 * np.abs(theirs).max()
+        np.testing.assert_allclose(ours.std(), theirs.std(), rtol=0.05)  # uniform: bound / sqrt(3)
+        assert abs(ours.mean()) < 0.1 * theirs.std()
+    glorot = keras.layers.Dense(d_out)
+    glorot.build((None, d_in))  # Keras' own start is wider, with zero biases: what the helper replaces
+    assert _np(glorot.kernel).std() > 1.3 * kernel.std() and not _np(glorot.bias).any()
+
+
+def test_torch_linear_init_draws_afresh_per_layer_and_repeats_with_the_seed():
+    keras.utils.set_random_seed(0)
+    first, second = _torch_started_dense(64, 32), _torch_started_dense(64, 32)
+    assert not np.allclose(first[0], second[0]) and not np.allclose(first[1], second[1])
+    keras.utils.set_random_seed(0)
+    again = _torch_started_dense(64, 32)
+    np.testing.assert_array_equal(again[0], first[0])
+    np.testing.assert_array_equal(again[1], first[1])
+
+
+@pytest.mark.parametrize("fan_in", [0, -3, 2.5, True, "784", None])
+def test_torch_linear_init_rejects_a_fan_in_that_is_not_a_positive_int(fan_in):
+    with pytest.raises(ValueError, match="positive int"):
+        aek.torch_linear_init(fan_in)
+    assert aek.torch_linear_init(np.int64(784))["kernel_initializer"].maxval == pytest.approx(784**-0.5)
+
+
 @pytest.mark.parametrize("batch", [8, 64])
 def test_kl_sparsity_regularizer_adds_the_lessons_penalty(batch):
     dense, linear = _dense_pair(784, 50, activation="sigmoid")

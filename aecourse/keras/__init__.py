@@ -29,6 +29,7 @@ images are binarized afresh in the input pipeline: binarize with fit_fresh, or B
 
 from __future__ import annotations
 
+import numbers
 import os
 import platform
 
@@ -83,7 +84,7 @@ __all__ = ["CORRUPTIONS", "VAE", "BinarizedImages", "ContractiveDense", "Corrupt
            "bernoulli_log_likelihood", "binarize", "contractive_sigmoid", "describe_hardware", "elbo",
            "fit_fresh", "gaussian_noise", "history", "importance_log_likelihood", "importance_log_weights", "kl_normal",
            "kl_sparsity", "l1_activity", "mask_pixels", "mlp_vae", "pretrain_layerwise", "reparameterize",
-           "salt_and_pepper", "squared_error", "unroll", "warmup_cosine"]
+           "salt_and_pepper", "squared_error", "torch_linear_init", "unroll", "warmup_cosine"]
 
 
 # --- Small conveniences for the companions ----------------------------------------------------
@@ -94,6 +95,24 @@ def history(keras_history) -> History:
     logs = keras_history.history
     return History(train_loss=list(map(float, logs["loss"])),
                    val_loss=list(map(float, logs.get("val_loss", []))))
+
+
+def torch_linear_init(fan_in: int) -> dict:
+    """Return Dense's initializers for PyTorch's start: {"kernel_initializer": ..., "bias_initializer": ...}.
+
+    PyTorch's nn.Linear(fan_in, units) draws its weights and its biases uniformly in
+    +-1/sqrt(fan_in); Keras' Dense draws a Glorot-uniform kernel, +-sqrt(6 / (fan_in + units)),
+    and zero biases. Use it as `layers.Dense(units, **torch_linear_init(fan_in))`, with fan_in the
+    number of inputs of the layer, to start a Keras model where the PyTorch lesson's starts. Every
+    call returns new initializers: Keras draws the same values each time one unseeded initializer
+    is reused, so call it once per layer. Its seeds come from keras.utils.set_random_seed.
+    """
+    if isinstance(fan_in, bool) or not isinstance(fan_in, numbers.Integral) or fan_in < 1:
+        raise ValueError(f"fan_in must be the layer's number of inputs, a positive int; got {fan_in!r}. "
+                         "Fix: pass the size of the layer's input, e.g. 784 for the first layer of an MLP on MNIST")
+    bound = fan_in**-0.5
+    return {"kernel_initializer": keras.initializers.RandomUniform(-bound, bound),
+            "bias_initializer": keras.initializers.RandomUniform(-bound, bound)}
 
 
 def describe_hardware() -> str:
