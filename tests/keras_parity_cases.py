@@ -93,6 +93,9 @@ def test_torch_linear_init_draws_afresh_per_layer_and_repeats_with_the_seed():
 def test_torch_linear_init_rejects_a_fan_in_that_is_not_a_positive_int(fan_in):
     with pytest.raises(ValueError, match="positive int"):
         aek.torch_linear_init(fan_in)
+
+
+def test_torch_linear_init_takes_numpy_integers():
     assert aek.torch_linear_init(np.int64(784))["kernel_initializer"].maxval == pytest.approx(784**-0.5)
 
 
