@@ -2,36 +2,56 @@
 
 What a lesson teaches (models, losses, the training step) is written in the lesson;
 this package holds the plumbing every lesson shares.
+
+The names below load on first use, so that `python -m aecourse doctor` can run, and say
+what is missing, in a Python that has none of the course's dependencies.
 """
 
-from . import corruption, penalties
-from .config import MODES, describe_mode, get_device, get_mode, pick, set_seed
-from .data import (
-    DataError,
-    DataNotFoundError,
-    balanced_subset,
-    load_fashion_mnist,
-    load_mnist,
-    train_val_split,
-)
-from .metrics import mse_per_pixel, psnr, squared_error_per_image
-from .pca import PCA, fit_pca, pca_error_curve
-from .plotting import (
-    plot_history,
-    plot_image_rows,
-    plot_images,
-    plot_latent,
-    plot_reconstructions,
-)
-from .training import History, evaluate, fit, predict
-from .widgets import slider
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "MODES", "PCA", "corruption", "penalties", "DataError", "DataNotFoundError", "History", "balanced_subset", "describe_mode",
-    "evaluate", "fit", "fit_pca", "get_device", "get_mode", "load_fashion_mnist", "load_mnist",
-    "mse_per_pixel", "pca_error_curve", "pick", "plot_history", "plot_image_rows", "plot_images", "plot_latent",
-    "plot_reconstructions", "predict", "psnr", "set_seed", "slider", "squared_error_per_image",
-    "train_val_split",
-]
+# name -> the submodule that defines it (None: the name is a submodule itself)
+_EXPORTS = {
+    "corruption": None, "penalties": None, "probes": None,
+    "MODES": "config", "describe_mode": "config", "get_device": "config", "get_mode": "config",
+    "pick": "config", "set_seed": "config",
+    "DataError": "data", "DataNotFoundError": "data", "balanced_subset": "data",
+    "load_fashion_mnist": "data", "load_mnist": "data", "train_val_split": "data",
+    "mse_per_pixel": "metrics", "psnr": "metrics", "squared_error_per_image": "metrics",
+    "PCA": "pca", "fit_pca": "pca", "pca_error_curve": "pca",
+    "plot_history": "plotting", "plot_image_rows": "plotting", "plot_images": "plotting",
+    "plot_latent": "plotting", "plot_reconstructions": "plotting",
+    "History": "training", "evaluate": "training", "fit": "training", "predict": "training",
+    "slider": "widgets",
+}
+# What the course needs installed, by import name (the doctor lists them with their pip names).
+DEPENDENCIES = ("numpy", "torch", "matplotlib", "sklearn", "scipy", "tqdm")
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Import `aecourse.<name>` on first use; say how to fix a missing dependency."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'aecourse' has no attribute {name!r}")
+    module = _EXPORTS[name] or name
+    try:
+        loaded = importlib.import_module(f".{module}", __name__)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in DEPENDENCIES:
+            raise
+        raise ModuleNotFoundError(
+            f"aecourse.{name} needs {err.name}, which this Python does not have. Fix: activate the "
+            "course's virtual environment (or pick its kernel in Jupyter), or install the course "
+            "into this one with `pip install -e .`; `python -m aecourse doctor` lists what is "
+            "missing.", name=err.name) from err
+    value = loaded if _EXPORTS[name] is None else getattr(loaded, name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

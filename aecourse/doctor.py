@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sys
+import textwrap
+from pathlib import Path
 
-ESSENTIAL = ("numpy", "torch", "matplotlib", "sklearn", "scipy", "tqdm")
+from . import DEPENDENCIES
+
+ESSENTIAL = DEPENDENCIES
+WIDTH = 78  # wrap long lines here, between words, so that no output area breaks one mid-word
 OPTIONAL = {
     "ipywidgets": "interactive sliders fall back to static figures; fix: pip install ipywidgets",
     "keras": "needed only for notebooks/keras; fix: pip install 'aecourse[keras]'",
@@ -57,13 +63,14 @@ def run() -> int:
     """Print the environment report; return 0 if everything essential is there, else 1."""
     problems = []
     rows = [("python", platform.python_version()), ("platform", platform.platform(terse=True))]
+    missing = []
     for module in ESSENTIAL:
-        version = _version(module)
-        rows.append((INSTALL_NAME.get(module, module), version or "MISSING"))
+        name, version = INSTALL_NAME.get(module, module), _version(module)
+        rows.append((name, version or "MISSING"))
         if version is None:
-            problems.append(f"{module} is missing: pip install {INSTALL_NAME.get(module, module)}")
-    if problems:  # the rest needs torch and numpy
-        _print(rows, problems)
+            missing.append(name)
+    if missing:  # the rest needs torch and numpy
+        _print(rows, [_missing_fix(missing)])
         return 1
     from . import __version__, config
 
@@ -85,15 +92,37 @@ def run() -> int:
     return 1 if problems else 0
 
 
+def _missing_fix(missing: list[str]) -> str:
+    """Say why the course's packages are missing from this Python, and the fix."""
+    what = f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing from this Python ({sys.executable})."
+    in_venv = sys.prefix != sys.base_prefix or "CONDA_PREFIX" in os.environ
+    repo = Path(__file__).resolve().parent.parent
+    venv = repo / ".venv"
+    if not in_venv and venv.is_dir():
+        return (f"{what} No virtual environment is active, and the course's is {venv}. Fix: "
+                f"activate it (in the course folder `source .venv/bin/activate`, on Windows "
+                f"`.venv\\Scripts\\activate`), then run `python -m aecourse doctor` again.")
+    if not in_venv:
+        return (f"{what} No virtual environment is active. Fix: in the course folder, create and "
+                "fill one as the README's 'Get started' says (python3 -m venv .venv, activate it, "
+                "install PyTorch, then pip install -e . jupyterlab).")
+    return (f"{what} The active environment ({sys.prefix}) lacks the course's packages. Fix: in "
+            "the course folder, run `pip install -e .` (on a Linux machine without an NVIDIA GPU, "
+            "install PyTorch's CPU build first, as the README's 'Get started' says).")
+
+
 def _print(rows, problems) -> None:
     width = max(len(name) for name, _ in rows)
     print("aecourse doctor")
     for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
+        print(textwrap.fill(f"{name:<{width}}  {value}", WIDTH, initial_indent="  ",
+                            subsequent_indent=" " * (width + 4), break_long_words=False,
+                            break_on_hyphens=False))
     if problems:
         print("\nTo fix:")
         for p in problems:
-            print(f"  - {p}")
+            print(textwrap.fill(p, WIDTH, initial_indent="  - ", subsequent_indent="    ",
+                                break_long_words=False, break_on_hyphens=False))
     else:
         print("\nAll essentials present.")
     sys.stdout.flush()

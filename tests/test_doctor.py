@@ -1,7 +1,11 @@
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from aecourse import doctor
+
+BASE_PYTHON = getattr(sys, "_base_executable", None) or sys.executable  # outside any venv
 
 
 def test_doctor_reports_and_passes_here():
@@ -27,3 +31,40 @@ def test_doctor_fails_on_corrupt_data(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AECOURSE_DATA_DIR", str(tmp_path))
     assert doctor.run() == 1
     assert "could not be decompressed" in capsys.readouterr().out
+
+
+def _bare_doctor(tmp_path, with_venv: bool):
+    """Run the doctor from a course folder in a Python that has none of the course's packages."""
+    course = tmp_path / "course"
+    shutil.copytree(Path(doctor.__file__).parent, course / "aecourse",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if with_venv:
+        (course / ".venv").mkdir()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"}
+    # -S: no site-packages, so not even numpy is there; the base interpreter is in no venv
+    return subprocess.run([BASE_PYTHON, "-S", "-m", "aecourse", "doctor"], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_doctor_runs_without_any_dependency_and_says_to_activate_the_venv(tmp_path):
+    out = _bare_doctor(tmp_path, with_venv=True)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "torch         MISSING" in out.stdout
+    text = " ".join(out.stdout.split())
+    assert "No virtual environment is active" in text and "source .venv/bin/activate" in text
+    assert max(len(line) for line in out.stdout.splitlines()) <= doctor.WIDTH
+
+
+def test_doctor_without_a_venv_says_to_create_one(tmp_path):
+    out = _bare_doctor(tmp_path, with_venv=False)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    assert "create and fill one" in " ".join(out.stdout.split())
+
+
+def test_a_missing_dependency_names_the_fix_at_first_use(tmp_path):
+    out = subprocess.run([BASE_PYTHON, "-S", "-c", "import aecourse; print(aecourse.__version__); aecourse.fit"],
+                         cwd=tmp_path, env={"PYTHONPATH": str(Path(doctor.__file__).parent.parent)},
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "0.1.0"
+    assert "aecourse.fit needs" in out.stderr and "python -m aecourse doctor" in out.stderr
