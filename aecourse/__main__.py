@@ -1,4 +1,5 @@
-"""Command line: `python -m aecourse doctor` checks the environment; `generate-exercises` writes exercises/."""
+"""Command line: `doctor` checks the environment, `copy` makes a learner's own copies of lessons,
+`generate-exercises` writes exercises/ (for maintainers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="report Python, torch, device, mode, data and widgets; "
                                   "exit 1 if something essential is missing")
+    copy = sub.add_parser("copy", help="copy lessons, companions and exercises into my-work/ (which git "
+                                       "ignores), to work there; existing copies are kept")
+    copy.add_argument("lessons", nargs="*", metavar="NN",
+                      help="lesson numbers, e.g. 03 08 (default: every lesson)")
+    copy.add_argument("--dest", default=None, help="another folder for the copies (default: my-work/)")
     exercises = sub.add_parser("generate-exercises", help="write exercises/ from solutions/ with nbgrader's "
                                                           "preprocessors (needs nbgrader)")
     exercises.add_argument("--check", action="store_true",
@@ -21,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
         from .doctor import run
 
         return run()
+    if args.command == "copy":
+        from pathlib import Path
+
+        from .workspace import DEFAULT_DEST, run
+
+        return run(args.lessons, Path(args.dest) if args.dest else DEFAULT_DEST)
     if args.command == "generate-exercises":
         from .exercises import run
 
