@@ -28,10 +28,8 @@ class CheckFailed(AssertionError):
 
 
 def fail(name: str, message: str, cause: BaseException | None = None):
-    """Print the diagnosis, then raise it as an AssertionError (how nbgrader sees a lost point)."""
-    text = f"✗ {name}: {message}"
-    print(text)
-    raise CheckFailed(text) from cause
+    """Raise the diagnosis as an AssertionError (how nbgrader sees a lost point); Jupyter shows it once."""
+    raise CheckFailed(f"✗ {name}: {message}") from cause
 
 
 def passed(name: str, message: str) -> None:
