@@ -1,9 +1,13 @@
-"""Training speed: the seeds' DataLoader loop against aecourse.fit, on real MNIST.
+"""Training speed: a typical tutorial's DataLoader loop against aecourse.fit, on real MNIST.
 
-Both train the seeds' MLP autoencoder (784-128-64-32, ReLU, sigmoid output, MSE,
-Adam 1e-3, batch 128) from the same initial weights, on the same machine. Each
-runs in its own process so that its peak memory is its own. After every epoch
-the test MSE per pixel is measured (off the clock) until it reaches the target.
+Both train the MLP autoencoder that many PyTorch tutorials use (784-128-64-32, ReLU,
+sigmoid output, MSE, Adam 1e-3, batch 128) from the same initial weights, on the same
+machine. The tutorial's way reads torchvision's MNIST one item at a time through a
+DataLoader; aecourse.fit keeps the data in one tensor and draws batches by index. Each
+runs in its own process so that its peak memory is its own. After every epoch the test
+MSE per pixel is measured (off the clock) until it reaches the target. Last, fit's
+arithmetic rate (FLOP/s of this model's forward and backward passes) is set against what
+one plain matrix multiply reaches on the same device: the share of the machine fit uses.
 
     python benchmarks/train_speed.py                 # both methods, auto device
     python benchmarks/train_speed.py --device cpu --max-epochs 40
@@ -30,8 +34,8 @@ from torch.utils.data import DataLoader, Dataset
 import aecourse
 
 
-class SeedsAutoencoder(nn.Module):
-    """The seeds' model: 784-128-64-32 with ReLU, sigmoid output; returns (x_hat, z)."""
+class TutorialAutoencoder(nn.Module):
+    """The tutorials' model: 784-128-64-32 with ReLU, sigmoid output; returns (x_hat, z)."""
 
     def __init__(self):
         super().__init__()
@@ -46,7 +50,7 @@ class SeedsAutoencoder(nn.Module):
 
 
 class PerSampleMNIST(Dataset):
-    """The seeds' data path without torchvision: torchvision.datasets.MNIST + transforms.ToTensor.
+    """The tutorials' data path without torchvision: torchvision.datasets.MNIST + transforms.ToTensor.
 
     Per item, as torchvision does it: the uint8 image becomes a PIL image, and
     ToTensor turns it back into a (1, 28, 28) float tensor divided by 255.
@@ -69,7 +73,7 @@ class PerSampleMNIST(Dataset):
 
 
 def recon_loss(model, x):
-    """MSE averaged over pixels and batch, as the seeds' nn.MSELoss()."""
+    """MSE averaged over pixels and batch, as nn.MSELoss() does by default."""
     x_hat, _ = model(x)
     return F.mse_loss(x_hat, x.view(-1, 784))
 
@@ -85,12 +89,12 @@ def run_one(method: str, device: torch.device, target: float, max_epochs: int,
     x_test, _ = aecourse.load_mnist("test")
     x_test = x_test.to(device)
     aecourse.set_seed(0)
-    model = SeedsAutoencoder().to(device)
+    model = TutorialAutoencoder().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    if method == "seeds":
+    if method == "dataloader":
         images = (x_train.squeeze(1).numpy() * 255).round().astype(np.uint8)
         loader = DataLoader(PerSampleMNIST(images, y_train.numpy(), via_pil), batch_size=128, shuffle=True)
 
@@ -143,8 +147,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.0095, help="test MSE per pixel to reach")
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--no-pil", action="store_true",
-                        help="give the seeds' loop a leaner per-sample path without the PIL round trip")
-    parser.add_argument("--method", choices=["seeds", "fit"], help=argparse.SUPPRESS)
+                        help="give the DataLoader loop a leaner per-sample path without the PIL round trip")
+    parser.add_argument("--method", choices=["dataloader", "fit"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = (aecourse.get_device(verbose=False) if args.device == "auto"
               else torch.device(args.device))
@@ -158,9 +162,9 @@ def main() -> None:
                 else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     print(f"device: {device.type} ({hardware}); torch {torch.__version__}; "
           f"target test MSE {args.target} per pixel; at most {args.max_epochs} epochs; "
-          f"seeds' items {'without' if args.no_pil else 'via'} PIL")
+          f"DataLoader items {'without' if args.no_pil else 'via'} PIL")
     results = {}
-    for method in ("seeds", "fit"):
+    for method in ("dataloader", "fit"):
         cmd = [sys.executable, __file__, "--method", method, "--device", device.type,
                "--target", str(args.target), "--max-epochs", str(args.max_epochs)]
         cmd += ["--no-pil"] if args.no_pil else []
@@ -169,12 +173,36 @@ def main() -> None:
         to_target = (f"{r['seconds_to_target']:.1f} s (epoch {r['reached_target_at_epoch']}, "
                      f"test MSE {r['test_mse'][-1]:.5f})" if r["seconds_to_target"]
                      else f"not reached in {r['epochs_run']} epochs (test MSE {r['test_mse'][-1]:.5f})")
-        print(f"{method:>5}: {r['seconds_per_epoch']:.2f} s/epoch (median of {r['epochs_run']}), "
+        print(f"{method:>10}: {r['seconds_per_epoch']:.2f} s/epoch (median of {r['epochs_run']}), "
               f"to target {to_target}, peak {r['peak_memory_kind']} {r['peak_memory_mib']:.0f} MiB")
-    s, f = results["seeds"], results["fit"]
+    s, f = results["dataloader"], results["fit"]
     print(f"speed-up per epoch: {s['seconds_per_epoch'] / f['seconds_per_epoch']:.2f}x")
     if s["seconds_to_target"] and f["seconds_to_target"]:
         print(f"speed-up to target: {s['seconds_to_target'] / f['seconds_to_target']:.2f}x")
+    achieved = epoch_flop(TutorialAutoencoder(), 60_000) / f["seconds_per_epoch"]
+    peak = matmul_flops_per_second(device)
+    print(f"fit: {achieved / 1e9:.1f} GFLOP/s of forward and backward passes; one 2048x2048 float32 "
+          f"matrix multiply: {peak / 1e9:.1f} GFLOP/s; fit uses {achieved / peak:.0%} of it")
+
+
+def epoch_flop(model: nn.Module, n: int) -> float:
+    """Return about the FLOP of one epoch over n images: 2 per weight per image forward, twice that backward (biases and activations left out)."""
+    weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+    return 3 * 2 * weights * n
+
+
+def matmul_flops_per_second(device: torch.device, size: int = 2048, repeats: int = 20) -> float:
+    """Return the FLOP/s of a plain float32 matrix multiply on device (the median of repeats)."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    (a @ b).sum().item()  # warm up
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times)
 
 
 if __name__ == "__main__":
