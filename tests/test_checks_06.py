@@ -47,7 +47,7 @@ def pretrain_stub(sizes, x, train_pair):
     raise NotImplementedError()
 
 
-def pretrain_never_trains(sizes, x, train_pair):  # the seeds' loop: builds every layer, trains none
+def pretrain_never_trains(sizes, x, train_pair):  # a circulating snippet's loop: builds every layer, trains none
     encoders, decoders = [], []
     for k in range(1, len(sizes)):
         encoder, decoder = layer_pair(sizes[k - 1], sizes[k], code=k == len(sizes) - 1, pixels=k == 1)
@@ -143,7 +143,7 @@ def pretrain_decoders_top_first(sizes, x, train_pair):
     return encoders, decoders[::-1]
 
 
-def pretrain_fresh_layers(sizes, x, train_pair):  # trains, then returns new layers, as the seeds' final model
+def pretrain_fresh_layers(sizes, x, train_pair):  # trains, then returns new layers, as that snippet's final model does
     pretrain_layerwise(sizes, x, train_pair)
     return pretrain_never_trains(sizes, x, train_pair)
 

@@ -162,7 +162,7 @@ def _pretrain_case(name: str, fn, sizes: list[int], seed: int, n: int) -> list[d
     calls = trainer.calls
     if not calls:
         fail(name, "no layer was trained: train_pair was never called, so every layer keeps its random "
-                   "initial weights (the seeds' loop built and compiled each layer and never trained it); "
+                   "initial weights (a stacked-autoencoder snippet that circulates in course notes builds and compiles each layer and never trains it); "
                    f"call train_pair(encoder, decoder, h, pixels) for every layer {where}")
     if len(calls) < layers:
         fail(name, f"layer {len(calls) + 1} was never trained: train_pair was called {len(calls)} times for "
@@ -229,8 +229,8 @@ def _pretrain_case(name: str, fn, sizes: list[int], seed: int, n: int) -> list[d
             if _same_state(now, c["after"][state]):
                 continue  # a copy of the trained module is fine
             fail(name, f"the {part} returned for layer {k} is not the one train_pair trained (new layers?); "
-                       "the seeds' snippet made this mistake: it built its final model from fresh layers, so "
-                       f"the pretraining was lost. Return the trained modules {where}")
+                       "a stacked-autoencoder snippet that circulates in course notes makes this mistake: it builds its final model from fresh layers, so "
+                       f"the pretraining is lost. Return the trained modules {where}")
     return calls
 
 
