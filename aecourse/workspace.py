@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEST = ROOT / "my-work"
 SOURCES = ("notebooks", "notebooks/keras", "exercises")  # solutions/ stay where they are
+# What JupyterLab writes into a notebook when ipykernel's "python3" kernel starts. A notebook that
+# already holds exactly this is not marked modified on opening; the course's own notebooks hold it
+# for the reference machine's Python, and copies get the Python that makes them.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def language_info(version: str | None = None) -> dict:
+    """Return the language_info ipykernel reports for Python `version` (default: this Python)."""
+    return {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+            "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+            "pygments_lexer": "ipython3", "version": version or platform.python_version()}
 
 # [text](target) or ![alt](target), and href="target" / src="target" in HTML
 _LINK = re.compile(r"(\]\()([^)\s]+)(\))|((?:href|src)=\")([^\"]+)(\")")
@@ -78,6 +90,7 @@ def copy(lessons: list[str], dest: Path = DEFAULT_DEST, root: Path = ROOT) -> tu
             kept.append(rel)
             continue
         nb = json.loads((root / rel).read_text(encoding="utf-8"))
+        nb["metadata"].update(kernelspec=dict(KERNELSPEC), language_info=language_info())
         for cell in nb["cells"]:
             if cell["cell_type"] == "markdown":
                 text = "".join(cell["source"])

@@ -43,6 +43,17 @@ def test_every_relative_link_of_a_copy_leads_to_a_file(tmp_path, lessons):
                 assert mine == original or not original.endswith(".ipynb"), (rel, mine)
 
 
+def test_a_copy_records_this_python_so_jupyterlab_does_not_mark_it_modified(tmp_path):
+    import platform
+
+    done, _ = workspace.copy(["0"], dest=tmp_path)
+    meta = json.loads((tmp_path / done[0]).read_text())["metadata"]
+    assert meta["language_info"]["version"] == platform.python_version()
+    ipykernel = pytest.importorskip("ipykernel.ipkernel")  # what the kernel itself reports
+    assert meta["language_info"] == ipykernel.IPythonKernel.language_info
+    assert meta["kernelspec"] == {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
 def test_a_copy_that_exists_is_never_overwritten(tmp_path):
     workspace.copy(["8"], dest=tmp_path)
     mine = tmp_path / "exercises/08_variational_autoencoders.ipynb"
