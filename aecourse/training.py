@@ -97,6 +97,7 @@ def fit(
     scheduler=None,
     progress: bool | None = None,
     verbose: bool = True,
+    label: str | None = None,
 ) -> History:
     """Train `model` to minimise loss_fn(model, batch); return the per-epoch History.
 
@@ -104,12 +105,15 @@ def fit(
     shuffled batches by index (no Dataset, no worker processes). `train` is a
     tensor (the batch passed to loss_fn is then a tensor) or a tuple of tensors
     (the batch is a tuple). Without `optimizer`, Adam with learning rate `lr` is
-    used. A `scheduler`, if given, is stepped after every batch.
+    used. A `scheduler`, if given, is stepped after every batch. A `label` names
+    the run on its progress bar and at the start of its summary line.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a str naming the run, e.g. label=\"k = 32\", got {type(label).__name__}")
     device = _model_device(model)
     train_t = tuple(t.to(device) for t in _as_tuple(train, "train"))
     val_t = None if val is None else tuple(t.to(device) for t in _as_tuple(val, "val"))
@@ -122,7 +126,7 @@ def fit(
     if progress_enabled(progress):
         from tqdm.auto import tqdm
 
-        bar = tqdm(epoch_iter, desc="epochs", unit="epoch", leave=False)
+        bar = tqdm(epoch_iter, desc=label or "epochs", unit="epoch", leave=False)
         epoch_iter = bar
     for epoch in epoch_iter:
         start = time.perf_counter()
@@ -155,7 +159,7 @@ def fit(
     if bar is not None:
         bar.close()
     if verbose:
-        print(history.summary())
+        print(f"{label}: {history.summary()}" if label else history.summary())
     return history
 
 

@@ -167,3 +167,13 @@ def test_progress_switch(monkeypatch, env, ci, expected):
             monkeypatch.setenv(name, value)
     assert training.progress_enabled() is expected
     assert training.progress_enabled(True) is True
+
+
+def test_a_label_names_the_run_on_one_summary_line(capsys):
+    set_seed(0)
+    x = torch.rand(64, 784)
+    history = training.fit(_mlp_autoencoder(), recon_loss, x, epochs=2, batch_size=32, label="k = 16",
+                           progress=False)
+    assert capsys.readouterr().out == f"k = 16: {history.summary()}\n"
+    with pytest.raises(TypeError, match="label must be a str"):
+        training.fit(_mlp_autoencoder(), recon_loss, x, epochs=1, label=16)
