@@ -26,6 +26,7 @@ _EXPORTS = {
     "plot_latent": "plotting", "plot_reconstructions": "plotting",
     "History": "training", "evaluate": "training", "fit": "training", "predict": "training",
     "slider": "widgets",
+    "markdown_table": "tables", "show_table": "tables",
 }
 # What the course needs installed, by import name (the doctor lists them with their pip names).
 DEPENDENCIES = ("numpy", "torch", "matplotlib", "sklearn", "scipy", "tqdm")
