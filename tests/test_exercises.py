@@ -57,7 +57,7 @@ def test_command_line_reports_in_sync():
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
 def test_solution_notebook_follows_the_exercise_anatomy(solution):
     nb = nbformat.read(solution, as_version=4)
-    stem, number = solution.stem, str(int(solution.stem[:2]))
+    stem, number = solution.stem.removesuffix("_exercises"), str(int(solution.stem[:2]))
     intro = nb.cells[0].source
     assert intro.startswith(f"# Exercises {stem[:2]} · ") and f"](../notebooks/{stem}.ipynb)" in intro
     setup = next(c for c in nb.cells if c.cell_type == "code")

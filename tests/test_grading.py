@@ -19,7 +19,7 @@ pytest.importorskip("nbgrader")
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30  # seconds per cell: the setup cell imports torch (a few s), a check about 1 s
-LESSON1 = "01_linear_autoencoder_vs_pca"
+LESSON1 = "01_linear_autoencoder_vs_pca_exercises"
 OTHERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb") if p.stem != LESSON1)
 # Lesson 01 gets every kind of student; each other assignment a full and a blank submission.
 STUDENTS = {LESSON1: ("full", "blank", "partial", "loops"), **dict.fromkeys(OTHERS, ("full", "blank"))}
