@@ -1,5 +1,5 @@
 """Command line: `doctor` checks the environment, `copy` makes a learner's own copies of lessons,
-`generate-exercises` writes exercises/ (for maintainers)."""
+`generate-exercises` writes exercises/ and `links` the notebooks' Colab links (for maintainers)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
                                                           "preprocessors (needs nbgrader)")
     exercises.add_argument("--check", action="store_true",
                            help="change nothing; exit 1 if exercises/ differs from what solutions/ generates")
+    links = sub.add_parser("links", help="rewrite the notebooks' Colab badges, install lines and link twins "
+                                         "from aecourse.links.REPOSITORY (then regenerate the exercises)")
+    links.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook is stale")
     args = parser.parse_args(argv)
     if args.command == "doctor":
         from .doctor import run
@@ -33,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         from .workspace import DEFAULT_DEST, run
 
         return run(args.lessons, Path(args.dest) if args.dest else DEFAULT_DEST)
+    if args.command == "links":
+        from .links import run
+
+        return run(check=args.check)
     if args.command == "generate-exercises":
         from .exercises import run
 

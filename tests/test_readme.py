@@ -26,7 +26,7 @@ def test_the_syllabus_study_times_are_the_notebooks_own():
     assert sorted(rows) == [p.name[:2] for p in lessons]
     total = 0
     for lesson in lessons:
-        exercise = ROOT / "exercises" / lesson.name
+        exercise = ROOT / "exercises" / f"{lesson.stem}_exercises.ipynb"
         minutes = _header_minutes(lesson) + (_header_minutes(exercise) if exercise.exists() else 0)
         assert int(rows[lesson.name[:2]]) == minutes, f"lesson {lesson.name[:2]}: README says {rows[lesson.name[:2]]} min"
         total += minutes

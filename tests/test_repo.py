@@ -91,3 +91,21 @@ def test_ci_runs_the_readme_test_command():
                                     "data/mnist", "benchmarks"])
 def test_layout(folder):
     assert (ROOT / folder).is_dir()
+
+
+def test_notebooks_are_stored_as_jupyter_writes_them():
+    """Opening and closing an untouched notebook must not mark it modified: stored in nbformat's own
+    form, with the kernelspec and language_info that ipykernel's python3 kernel reports."""
+    import nbformat
+
+    from aecourse.workspace import KERNELSPEC, language_info
+
+    for path in _tracked_notebooks():
+        text = path.read_text()
+        nb = nbformat.reads(text, as_version=4)
+        name = path.relative_to(ROOT).as_posix()
+        assert nbformat.writes(nb) + "\n" == text, f"{name}: not in the form nbformat writes"
+        assert nb.nbformat_minor >= 5 and all("id" in cell for cell in nb.cells), f"{name}: cells need ids"
+        assert dict(nb.metadata.get("kernelspec", {})) == KERNELSPEC, f"{name}: kernelspec"
+        info = dict(nb.metadata.get("language_info", {}))
+        assert info == language_info(info.get("version")), f"{name}: language_info {info}"

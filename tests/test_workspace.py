@@ -56,11 +56,11 @@ def test_a_copy_records_this_python_so_jupyterlab_does_not_mark_it_modified(tmp_
 
 def test_a_copy_that_exists_is_never_overwritten(tmp_path):
     workspace.copy(["8"], dest=tmp_path)
-    mine = tmp_path / "exercises/08_variational_autoencoders.ipynb"
+    mine = tmp_path / "exercises/08_variational_autoencoders_exercises.ipynb"
     mine.write_text("my answers")
     done, kept = workspace.copy(["8", "9"], dest=tmp_path)
     assert mine.read_text() == "my answers"
-    assert Path("exercises/08_variational_autoencoders.ipynb") in kept
+    assert Path("exercises/08_variational_autoencoders_exercises.ipynb") in kept
     assert all(p.name.startswith("09_") for p in done)
 
 
@@ -81,7 +81,7 @@ def _git(cwd, *args):
 def test_work_in_my_work_survives_a_git_pull(tmp_path):
     upstream = tmp_path / "upstream"
     for rel in ("notebooks/00_start_here.ipynb", "notebooks/02_undercomplete_and_overcomplete.ipynb",
-                "exercises/02_undercomplete_and_overcomplete.ipynb", ".gitignore"):
+                "exercises/02_undercomplete_and_overcomplete_exercises.ipynb", ".gitignore"):
         (upstream / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, upstream / rel)
     _git(upstream, "init", "-q", "-b", "main")
