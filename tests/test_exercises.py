@@ -106,7 +106,8 @@ def test_exercise_runs_and_fails_only_where_the_learner_writes_code(solution, tm
             assert [e.ename for e in errors] == ["CheckFailed"], (cell.source, errors)  # an AssertionError
             assert "/checks/" not in "".join(errors[0].traceback), "the check's frames would show the answers"
             printed = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-            assert printed.startswith("✗ ") and "not written yet" in printed, printed
+            assert printed == "", f"the diagnosis is shown once, as the error, not printed too: {printed}"
+            assert errors[0].evalue.startswith("✗ ") and "not written yet" in errors[0].evalue, errors[0].evalue
         else:
             assert not errors, f"cell {cell.id} failed:\n{cell.source}\n{json.dumps(errors, indent=1)[:2000]}"
 
@@ -122,5 +123,5 @@ def test_a_wrong_answer_gets_its_diagnosis_in_the_notebook(tmp_path):
     nbformat.write(nb, target)
     executed = _run(target, tmp_path)
     check = next(c for c in executed.cells if _nbgrader(c).get("grade_id") == "check_training_step")
-    printed = "".join(o.get("text", "") for o in check.outputs if o.output_type == "stream")
-    assert printed.startswith("✗ training_step: averaged over pixels too"), printed
+    shown = [o.evalue for o in check.outputs if o.output_type == "error"]
+    assert len(shown) == 1 and shown[0].startswith("✗ training_step: averaged over pixels too"), shown

@@ -116,18 +116,23 @@ def test_solutions_get_full_marks(course, name):
     assert max_score == 10 and score == max_score
 
 
+def _shown(output: dict) -> str:
+    """What an output shows the student: printed text, or an error's diagnosis."""
+    return "".join(output.get("text", "")) + output.get("evalue", "")
+
+
 @pytest.mark.parametrize("name", STUDENTS)
 def test_untouched_exercises_are_graded_zero(course, name):
     assert course[1][(name, "blank")] == (0.0, 10.0)
     for grade_id, outputs in _outputs(course[0], "blank", name).items():
         if grade_id.startswith("check_"):
-            assert any("not written yet" in "".join(o.get("text", "")) for o in outputs), grade_id
+            assert any("not written yet" in _shown(o) for o in outputs), grade_id
 
 
 def test_partial_submission_gets_its_exact_score(course):
     assert course[1][(LESSON1, "partial")] == (5.0, 10.0)
-    printed = "".join("".join(o.get("text", "")) for o in _outputs(course[0], "partial", LESSON1)["check_training_step"])
-    assert "did not clear the old gradients" in printed
+    shown = "".join(_shown(o) for o in _outputs(course[0], "partial", LESSON1)["check_training_step"])
+    assert "did not clear the old gradients" in shown
 
 
 def test_endless_loop_is_stopped_by_the_timeout_and_scores_zero(course):
@@ -137,4 +142,4 @@ def test_endless_loop_is_stopped_by_the_timeout_and_scores_zero(course):
     outputs = _outputs(course_dir, "loops", LESSON1)
     assert "CellTimeoutError" in [o.get("ename") for o in outputs["check_pca_reconstruct"]]
     # The notebook went on after the interrupted cell.
-    assert any("not written yet" in "".join(o.get("text", "")) for o in outputs["check_principal_angles"])
+    assert any("not written yet" in _shown(o) for o in outputs["check_principal_angles"])
