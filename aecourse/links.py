@@ -10,6 +10,7 @@ install line and the twins from it (maintainers; `--check` only reports, as the 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -38,14 +39,7 @@ def github_url(rel: str) -> str:
 def _with_twin(match: re.Match, where: Path) -> str:
     text, target = match.group(1), match.group(2)
     path = target.split("#")[0]
-    rel = (where.parent / path).as_posix() if path else ""
-    parts = []
-    for part in rel.split("/"):  # normalise a/b/../c without touching the file system
-        if part == "..":
-            parts.pop()
-        elif part not in ("", "."):
-            parts.append(part)
-    rel = "/".join(parts)
+    rel = posixpath.normpath((where.parent / path).as_posix())  # a/b/../c -> a/c, no file system
     if text.startswith("`") and text.endswith("`") and "/" in text:  # a path styled as code: make it look like a link
         text = text.strip("`")
     link = f"[{text}]({target})"

@@ -1,4 +1,4 @@
-"""Probe images (lesson 02, reused in lessons 03 and 04): digits, shifted digits, and images that are not digits.
+"""Probe images (lesson 02, reused in lesson 03 and Keras companions 02 and 03): digits, shifted digits, and images that are not digits.
 
 A model's reconstruction error on these tells a model that copies anything (small error on
 every kind) from one that has learned what digits look like (small error on digits only).
