@@ -33,9 +33,9 @@ def test_doctor_fails_on_corrupt_data(tmp_path, monkeypatch, capsys):
     assert "could not be decompressed" in capsys.readouterr().out
 
 
-def _bare_doctor(tmp_path, with_venv: bool):
+def _bare_doctor(tmp_path, with_venv: bool, depth: str = ""):
     """Run the doctor from a course folder in a Python that has none of the course's packages."""
-    course = tmp_path / "course"
+    course = tmp_path / depth / "course"
     shutil.copytree(Path(doctor.__file__).parent, course / "aecourse",
                     ignore=shutil.ignore_patterns("__pycache__"))
     if with_venv:
@@ -53,7 +53,16 @@ def test_doctor_runs_without_any_dependency_and_says_to_activate_the_venv(tmp_pa
     assert "torch         MISSING" in out.stdout
     text = " ".join(out.stdout.split())
     assert "No virtual environment is active" in text and "source .venv/bin/activate" in text
-    assert max(len(line) for line in out.stdout.splitlines()) <= doctor.WIDTH
+    # lines are wrapped between words; only a word longer than the width (a deep path) stands alone
+    for line in out.stdout.splitlines():
+        assert len(line) <= doctor.WIDTH or len(line.split()) == 1, line
+
+
+def test_a_path_longer_than_a_line_stands_on_its_own_line(tmp_path):
+    out = _bare_doctor(tmp_path, with_venv=True, depth="a-folder-name-so-long-that-no-line-of-78-columns-can-hold-it")
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stdout + out.stderr
+    long_lines = [line for line in out.stdout.splitlines() if len(line) > doctor.WIDTH]
+    assert long_lines and all(len(line.split()) == 1 for line in long_lines), out.stdout
 
 
 def test_doctor_without_a_venv_says_to_create_one(tmp_path):
