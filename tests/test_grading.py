@@ -23,16 +23,30 @@ LESSON1 = "01_linear_autoencoder_vs_pca_exercises"
 OTHERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb") if p.stem != LESSON1)
 # Lesson 01 gets every kind of student; each other assignment a full and a blank submission.
 STUDENTS = {LESSON1: ("full", "blank", "partial", "loops"), **dict.fromkeys(OTHERS, ("full", "blank"))}
-WRONG_STEP = '''def training_step(model, optimizer, x):
-    loss = ((model(x) - x) ** 2).sum(dim=1).mean()
-    loss.backward()  # forgot optimizer.zero_grad()
-    optimizer.step()
-    return loss.item()
-'''
-ENDLESS = '''def pca_reconstruct(x_train, x, k):
-    while True:  # a training loop that never stops
-        pass
-'''
+
+
+def _cells(name: str) -> list[dict]:
+    return json.loads((ROOT / "solutions" / f"{name}.ipynb").read_text())["cells"]
+
+
+def _meta(cell: dict) -> dict:
+    return cell["metadata"].get("nbgrader", {})
+
+
+def _points(name: str, manual: bool) -> float:
+    """Return the points of the auto-graded check cells (manual=False) or of the written answers (True)."""
+    return sum(_meta(c).get("points", 0) for c in _cells(name)
+               if _meta(c).get("grade") and (c["cell_type"] == "markdown") == manual)
+
+
+def _function_answers(name: str) -> list[tuple[str, str, float]]:
+    """Return (grade_id, function name, points of its check) for the answer cells that define a function."""
+    cells, found = _cells(name), []
+    for cell, check in zip(cells, cells[1:]):
+        m = re.search(r"^def (\w+)\(", "".join(cell["source"]), re.M)
+        if _meta(cell).get("solution") and cell["cell_type"] == "code" and m:
+            found.append((_meta(cell)["grade_id"], m[1], _meta(check)["points"]))
+    return found
 
 
 def _nbgrader(course: Path, *args: str) -> str:
@@ -59,11 +73,12 @@ def _submission(name: str, student: str) -> dict:
         return solution
     answers = {c["metadata"]["nbgrader"]["grade_id"]: _answer("".join(c["source"]))
                for c in solution["cells"] if c["metadata"].get("nbgrader", {}).get("solution")}
-    if student == "partial":  # 1.1 and 1.2 right (3 + 2 points), 1.3 wrong, 1.4 not attempted
-        answers = {"pca_reconstruct": answers["pca_reconstruct"],
-                   "linear_autoencoder": answers["linear_autoencoder"], "training_step": WRONG_STEP}
-    elif student == "loops":
-        answers = {"pca_reconstruct": ENDLESS}
+    functions = _function_answers(name)
+    if student == "partial":  # the first two functions right, nothing else attempted
+        answers = {grade_id: answers[grade_id] for grade_id, _, _ in functions[:2]}
+    elif student == "loops":  # the first function never returns
+        grade_id, function, _ = functions[0]
+        answers = {grade_id: f"def {function}(*args, **kwargs):\n    while True:  # a loop that never stops\n        pass\n"}
     else:
         answers = {}
     exercise = json.loads((ROOT / "exercises" / f"{name}.ipynb").read_text())
@@ -111,9 +126,25 @@ def test_release_is_the_committed_exercise_notebook(course, name):
 
 
 @pytest.mark.parametrize("name", STUDENTS)
-def test_solutions_get_full_marks(course, name):
+def test_solutions_get_every_automatic_point_and_wait_for_the_instructor(course, name):
     score, max_score = course[1][(name, "full")]
-    assert max_score == 10 and score == max_score
+    auto, manual = _points(name, manual=False), _points(name, manual=True)
+    assert manual > 0 and max_score == auto + manual and score == auto
+
+
+@pytest.mark.parametrize("name", STUDENTS)
+def test_written_answers_are_left_for_the_instructor(course, name):
+    from nbgrader.api import Gradebook
+
+    written = {_meta(c)["grade_id"] for c in _cells(name) if c["cell_type"] == "markdown" and _meta(c).get("grade")}
+    assert written
+    with Gradebook(f"sqlite:///{course[0] / 'gradebook.db'}") as gb:
+        submission = gb.find_submission_notebook(name, name, "full")
+        grades = {g.name: g for g in submission.grades}
+        for grade_id in written:
+            assert grades[grade_id].needs_manual_grade and grades[grade_id].auto_score is None, grade_id
+        auto = [g for g in grades.values() if g.name not in written]
+        assert auto and not any(g.needs_manual_grade for g in auto)
 
 
 def _shown(output: dict) -> str:
@@ -123,23 +154,27 @@ def _shown(output: dict) -> str:
 
 @pytest.mark.parametrize("name", STUDENTS)
 def test_untouched_exercises_are_graded_zero(course, name):
-    assert course[1][(name, "blank")] == (0.0, 10.0)
+    assert course[1][(name, "blank")] == (0.0, _points(name, False) + _points(name, True))
     for grade_id, outputs in _outputs(course[0], "blank", name).items():
         if grade_id.startswith("check_"):
             assert any("not written yet" in _shown(o) for o in outputs), grade_id
 
 
 def test_partial_submission_gets_its_exact_score(course):
-    assert course[1][(LESSON1, "partial")] == (5.0, 10.0)
-    shown = "".join(_shown(o) for o in _outputs(course[0], "partial", LESSON1)["check_training_step"])
-    assert "did not clear the old gradients" in shown
+    first, second = _function_answers(LESSON1)[:2]
+    assert course[1][(LESSON1, "partial")] == (first[2] + second[2],
+                                               _points(LESSON1, False) + _points(LESSON1, True))
 
 
 def test_endless_loop_is_stopped_by_the_timeout_and_scores_zero(course):
     course_dir, grades, logs = course
-    assert grades[(LESSON1, "loops")] == (0.0, 10.0)
+    assert grades[(LESSON1, "loops")][0] == 0.0
     assert re.search(rf"Timeout waiting for execute reply \({TIMEOUT}s\)", logs[LESSON1])
     outputs = _outputs(course_dir, "loops", LESSON1)
-    assert "CellTimeoutError" in [o.get("ename") for o in outputs["check_pca_reconstruct"]]
-    # The notebook went on after the interrupted cell.
-    assert any("not written yet" in _shown(o) for o in outputs["check_principal_angles"])
+    grade_id = _function_answers(LESSON1)[0][0]
+    check = next(g for g in outputs if g.startswith("check_") and g != grade_id and
+                 list(outputs).index(g) == list(outputs).index(grade_id) + 1)
+    assert "CellTimeoutError" in [o.get("ename") for o in outputs[check]]
+    # The notebook went on after the interrupted cell: a later check says its answer is not written yet.
+    later = list(outputs)[list(outputs).index(check) + 1:]
+    assert any("not written yet" in _shown(o) for g in later if g.startswith("check_") for o in outputs[g])

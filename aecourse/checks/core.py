@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,17 +45,37 @@ def _show(a) -> str:
     return repr(a) if isinstance(a, (int, float, list, tuple)) else type(a).__name__
 
 
+def _report_warnings(name: str, caught: list) -> None:
+    """Print the warnings an answer raised, on stdout: named, never hidden, and never costing a point.
+
+    nbgrader scores a graded cell 0 when anything reaches stderr, where Python writes warnings;
+    a warning (a deprecated function, float() of a tensor that requires grad) is not a mistake.
+    """
+    seen = set()
+    for w in caught:
+        text = f"{w.category.__name__}: {w.message}"
+        if text not in seen:
+            seen.add(text)
+            print(f"note: {name} raised a warning (it costs nothing, but read it): {text}")
+
+
 def call(name: str, fn: Callable, **args):
-    """Return fn(*args) (positionally); turn a stub, a crash or an in-place change into a diagnosis."""
+    """Return fn(*args) (positionally); turn a stub, a crash or an in-place change into a diagnosis.
+
+    Warnings raised inside the answer are caught and printed on stdout (see _report_warnings).
+    """
     saved = {k: v.detach().clone() for k, v in args.items() if isinstance(v, torch.Tensor)}
-    try:
-        out = fn(*args.values())
-    except NotImplementedError:
-        fail(name, "not written yet: replace `raise NotImplementedError()` with your code, "
-                   "run that cell, then run this check again")
-    except Exception as err:
-        called = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
-        fail(name, f"raised {type(err).__name__}: {err} (called with {called})", err)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = fn(*args.values())
+        except NotImplementedError:
+            fail(name, "not written yet: replace `raise NotImplementedError()` with your code, "
+                       "run that cell, then run this check again")
+        except Exception as err:
+            called = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+            fail(name, f"raised {type(err).__name__}: {err} (called with {called})", err)
+    _report_warnings(name, caught)
     for key, before in saved.items():
         if not torch.equal(args[key].detach(), before):
             fail(name, f"changed its input `{key}` in place (`{key} -= ...`, `{key}[...] = ...` or a "
@@ -61,8 +83,74 @@ def call(name: str, fn: Callable, **args):
     return out
 
 
-def expect_tensor(name: str, out, shape: tuple, hints: dict | None = None) -> torch.Tensor:
-    """Return out detached if it is a tensor of the expected shape; otherwise say what came back."""
+_DEVICE_ERRORS = ("same device", "expected device", "is on cpu", "on device cpu", "device type cpu",
+                  "found at least two devices", "meta tensors")
+
+
+def check_device(name: str, fn: Callable, **args) -> None:
+    """Fail if fn makes tensors on the CPU whatever its inputs' device (they would crash on a GPU).
+
+    The answer runs once more with every tensor and module argument on PyTorch's `meta` device,
+    which has shapes but no data, so it costs nothing and needs no GPU: a tensor the answer makes
+    with `torch.rand(shape)` or `torch.zeros(n)` lands on the CPU and mixing it with a meta tensor
+    fails exactly as mixing it with a CUDA tensor would. Errors of any other kind (an operation
+    that has no meta version) are not the learner's fault and are ignored here.
+    """
+    moved = {k: (v.detach().to("meta").requires_grad_(v.requires_grad) if isinstance(v, torch.Tensor)
+                 else copy.deepcopy(v).to("meta") if isinstance(v, torch.nn.Module) else v)
+             for k, v in args.items()}  # a module is copied: the learner's own stays where it is
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out = fn(*moved.values())
+        except Exception as err:
+            text = str(err).lower()
+            if "cannot copy out of meta tensor" in text or "to numpy" in text:
+                fail(name, "copied a tensor off its device (`.cpu()`, `.to('cpu')`, `.tolist()` or "
+                           "`.numpy()`): for an input on a GPU that fails or returns a result on another "
+                           "device. Keep the computation in torch, on the input's device", err)
+            if any(s in text for s in _DEVICE_ERRORS) or ("cpu" in text and "meta" in text):
+                fail(name, "made a tensor on the CPU whatever the input's device (for example "
+                           "`torch.rand(x.shape)` or `torch.zeros(n)`); on a GPU this crashes. Make new "
+                           "tensors where the input lives: `torch.rand_like(x)`, or pass "
+                           "`device=x.device` (the check ran your code with its inputs on another device)",
+                     err)
+            return
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    for o in outs:
+        if isinstance(o, torch.Tensor) and o.device.type != "meta":
+            fail(name, f"returned a tensor on {o.device.type} for inputs on another device: make new "
+                       "tensors with `torch.zeros_like(x)`, `torch.rand_like(x)` or `device=x.device`, "
+                       "and do not call `.cpu()` (the check ran your code with its inputs on another device)")
+
+
+def require_answer(name: str, value, what: str) -> None:
+    """Fail with "not written yet" while an answer variable still holds its placeholder (None or ...)."""
+    if value is None or value is Ellipsis:
+        fail(name, f"not written yet: set {what} in the cell above (replace `raise NotImplementedError()`), "
+                   "run it, then run this check again")
+
+
+def check_choice(name: str, answer, correct: str, why: dict[str, str]) -> None:
+    """Grade a prediction: answer is one letter of `why` (any case); say why the chosen letter is right or wrong.
+
+    `why` maps every letter to one sentence on that choice: for the right one, why it happens;
+    for each wrong one, what that choice overlooks. The learner sees the sentence of the letter
+    they chose, never the others'.
+    """
+    letters = ", ".join(f'"{k}"' for k in why)
+    require_answer(name, answer, f"your prediction to one of {letters}")
+    if not isinstance(answer, str) or answer.strip().upper() not in why:
+        fail(name, f"expected one letter as a string, one of {letters}; got {answer!r}")
+    letter = answer.strip().upper()
+    if letter != correct:
+        fail(name, f"{letter} is not what happens. {why[letter]}")
+    passed(name, f"{letter} is right. {why[letter]}")
+
+
+def expect_tensor(name: str, out, shape: tuple, hints: dict | None = None,
+                  dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Return out detached if it is a tensor of the expected shape (and dtype); otherwise say what came back."""
     if isinstance(out, (tuple, list)):
         fail(name, f"returned a {type(out).__name__} of {len(out)} items; return one tensor of shape {shape}")
     if not isinstance(out, torch.Tensor):
@@ -70,6 +158,10 @@ def expect_tensor(name: str, out, shape: tuple, hints: dict | None = None) -> to
     got = tuple(out.shape)
     if got != shape:
         fail(name, (hints or {}).get(got, f"returned shape {got}, expected {shape}"))
+    if dtype is not None and out.dtype != dtype:
+        fail(name, f"returned {str(out.dtype).removeprefix('torch.')}, expected "
+                   f"{str(dtype).removeprefix('torch.')} like its input: a float32 layer would reject it "
+                   "(look for `torch.tensor(...)` of a NumPy value, `.double()` or a float64 constant tensor)")
     return out.detach()
 
 

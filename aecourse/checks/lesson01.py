@@ -10,6 +10,8 @@ from torch import nn
 
 from .core import Autoencoder, call, diagnose, expect_tensor, fail, passed, seeded
 
+__all__ = ["check_pca_reconstruct", "check_linear_autoencoder", "check_training_step", "check_principal_angles"]  # what aecourse.checks exports from here
+
 
 def _pca(x_train, x, k, centre=True, sub="mu", add="mu", pick=lambda vt, k: vt[:k]):
     """Reference PCA reconstruction (lesson 01); the flags select known mistakes."""

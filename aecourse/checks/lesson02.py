@@ -8,6 +8,8 @@ from torch import nn
 
 from .core import Autoencoder, call, diagnose, expect_tensor, fail, passed, seeded
 
+__all__ = ["check_mlp_layers", "check_bce_loss", "check_interpolate"]  # what aecourse.checks exports from here
+
 
 def _layers(module: nn.Module) -> list[str]:
     """Return the leaf layers in order, e.g. ['Linear(784, 64)', 'ReLU', ...]."""

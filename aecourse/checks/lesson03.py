@@ -9,6 +9,8 @@ from torch import nn
 
 from .core import call, close, diagnose, expect_tensor, fail, passed, seeded
 
+__all__ = ["check_kl_sparsity", "check_l1_activity"]  # what aecourse.checks exports from here
+
 EPS = 1e-6  # the exercise clamps rho_hat into [EPS, 1 - EPS]
 # Other common clamps give other (finite, large) penalties for a dead unit; accept them too.
 EPS_ACCEPTED = (EPS, 1e-5, 1e-4, 1e-3, 1e-7, torch.finfo(torch.float32).eps)

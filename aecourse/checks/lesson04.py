@@ -16,6 +16,8 @@ import torch
 
 from .core import Mistakes, call, close, diagnose, expect_tensor, fail, passed, seeded
 
+__all__ = ["check_gaussian_noise", "check_mask_pixels", "check_salt_and_pepper", "check_psnr"]  # what aecourse.checks exports from here
+
 
 def _inputs(seed: int, n: int, d: int, lo: float = 0.05, hi: float = 0.95) -> torch.Tensor:
     """Return (n, d) pixel values in [lo, hi]: no exact 0 or 1, so every change can be seen."""

@@ -8,6 +8,8 @@ from torch.func import jacrev, vmap
 
 from .core import call, close, diagnose, expect_tensor, fail, passed, seeded
 
+__all__ = ["check_contractive_penalty", "check_sensitivity"]  # what aecourse.checks exports from here
+
 # ---------------------------------------------------------------- 5.1 the closed-form penalty
 
 

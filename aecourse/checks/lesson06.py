@@ -10,6 +10,8 @@ from torch import nn
 
 from .core import call, close, fail, passed
 
+__all__ = ["check_pretrain_layerwise", "check_unroll"]  # what aecourse.checks exports from here
+
 # ---------------------------------------------------------------- what both checks share
 
 

@@ -18,6 +18,8 @@ from torch import nn
 
 from .core import call, fail, passed
 
+__all__ = ["check_conv_output_size", "check_conv_transpose_output_size", "check_conv_encoder", "check_conv_decoder"]  # what aecourse.checks exports from here
+
 # ---------------------------------------------------------------- output sizes
 
 

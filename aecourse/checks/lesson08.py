@@ -14,6 +14,8 @@ from torch.distributions import Independent, Normal, kl_divergence
 
 from .core import call, close, diagnose, expect_tensor, fail, passed, seeded
 
+__all__ = ["check_reparameterize", "check_kl_normal", "check_elbo"]  # what aecourse.checks exports from here
+
 
 def kl_reference(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """Return KL(N(mu, exp(log_var)) || N(0, I)) per example, summed over latent dims: (B, K) -> (B,)."""

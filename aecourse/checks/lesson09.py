@@ -11,6 +11,8 @@ from torch import nn
 
 from .core import Autoencoder, call, diagnose, expect_tensor, fail, passed, seeded
 
+__all__ = ["check_reconstruction_scores", "check_auroc", "check_threshold_for_fpr"]  # what aecourse.checks exports from here
+
 # ---------------------------------------------------------------- 9.1 reconstruction scores
 
 
