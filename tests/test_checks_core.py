@@ -11,8 +11,8 @@ from aecourse.checks import core
 
 def test_a_warning_inside_an_answer_is_named_on_stdout_and_costs_nothing(capsys):
     def answer(x):
-        warnings.warn("torch.qr is deprecated", UserWarning)
-        warnings.warn("torch.qr is deprecated", UserWarning)  # shown once
+        warnings.warn("torch.qr is deprecated", UserWarning, stacklevel=2)
+        warnings.warn("torch.qr is deprecated", UserWarning, stacklevel=2)  # shown once
         return x * 2
 
     out = core.call("double", answer, x=torch.ones(3))

@@ -42,7 +42,7 @@ def _points(name: str, manual: bool) -> float:
 def _function_answers(name: str) -> list[tuple[str, str, float]]:
     """Return (grade_id, function name, points of its check) for the answer cells that define a function."""
     cells, found = _cells(name), []
-    for cell, check in zip(cells, cells[1:]):
+    for cell, check in zip(cells, cells[1:], strict=False):
         m = re.search(r"^def (\w+)\(", "".join(cell["source"]), re.M)
         if _meta(cell).get("solution") and cell["cell_type"] == "code" and m:
             found.append((_meta(cell)["grade_id"], m[1], _meta(check)["points"]))

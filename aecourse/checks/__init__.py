@@ -13,7 +13,17 @@ course's data loader for the experiments): no nbgrader.
 Each lessonNN module lists its checks in its own `__all__`; this package exports them all.
 """
 
-from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09
+from . import (
+    lesson01,
+    lesson02,
+    lesson03,
+    lesson04,
+    lesson05,
+    lesson06,
+    lesson07,
+    lesson08,
+    lesson09,
+)
 from .core import CheckFailed
 from .lesson01 import *  # noqa: F401,F403
 from .lesson02 import *  # noqa: F401,F403
