@@ -156,6 +156,32 @@ def test_reconstruction_scores_stub_is_not_written_yet():
     rejects(checks.check_reconstruction_scores, stub, "not written yet")
 
 
+def scores_on_the_cpu(model, x):
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        x_hat = model(x).flatten(1)
+    model.train(was_training)
+    total = torch.zeros(len(x))  # made on the CPU whatever x's device
+    for j in range(x_hat.shape[1]):
+        total = total + (x_hat[:, j] - x.flatten(1)[:, j]) ** 2
+    return total
+
+
+def scores_in_float64(model, x):
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        x_hat = model(x).double()
+    model.train(was_training)
+    return ((x_hat.flatten(1) - x.double().flatten(1)) ** 2).sum(dim=1).to(x.dtype)
+
+
+def test_reconstruction_scores_device_and_float64():
+    rejects(checks.check_reconstruction_scores, scores_on_the_cpu, "made a tensor on the CPU whatever")
+    checks.check_reconstruction_scores(scores_in_float64)  # float64 maths, the input's dtype back: correct
+
+
 # ---------------------------------------------------------------- 9.2 AUROC from scratch
 
 
@@ -247,11 +273,56 @@ def test_auroc_reference_passes(capsys):
     (auroc_sorted_without_labels, "sorted the scores but not the labels with them"),
     (auroc_sorted_pairs, "compared the i-th anomaly with the i-th normal image only"),
     (auroc_accuracy, "this is the accuracy at one threshold, not the AUROC"),
-    (auroc_sklearn, "calls roc_auc_score: the exercise is to compute the AUROC from scratch"),
+    (auroc_sklearn, "calls roc_auc_score (under this or another name): the exercise is to compute the AUROC"),
     (auroc_curve, "returned a tuple of 2 items"),
 ])
 def test_auroc_mistakes_are_named(answer, fragment):
     rejects(checks.check_auroc, answer, fragment)
+
+
+from sklearn.metrics import roc_auc_score as ras  # noqa: E402  (a renamed import: still not from scratch)
+
+
+def auroc_renamed_import(scores, is_anomaly):
+    return float(ras(is_anomaly.numpy(), scores.numpy()))
+
+
+def _helper_auc(scores, is_anomaly):
+    return float(ras(is_anomaly.numpy(), scores.numpy()))
+
+
+def auroc_through_a_helper(scores, is_anomaly):
+    return _helper_auc(scores, is_anomaly)
+
+
+def _make_closure():
+    from scipy.stats import mannwhitneyu as mw
+
+    def auroc_closure(scores, is_anomaly):
+        u = mw(scores[is_anomaly].numpy(), scores[~is_anomaly].numpy()).statistic
+        return float(u) / (int(is_anomaly.sum()) * int((~is_anomaly).sum()))
+    return auroc_closure
+
+
+def auroc_sort_based(scores, is_anomaly):
+    """Correct: walk the sorted scores, one group of tied scores at a time (float64 inside)."""
+    s = scores.double()
+    n_pos, n_neg = int(is_anomaly.sum()), int((~is_anomaly).sum())
+    total, negatives_below = 0.0, 0
+    for value in torch.unique(s):  # ascending
+        group = s == value
+        pos_here, neg_here = int((group & is_anomaly).sum()), int((group & ~is_anomaly).sum())
+        total += pos_here * (negatives_below + 0.5 * neg_here)
+        negatives_below += neg_here
+    return total / (n_pos * n_neg)
+
+
+def test_auroc_banned_under_another_name_and_a_sort_based_answer(capsys):
+    rejects(checks.check_auroc, auroc_renamed_import, "calls roc_auc_score (under this or another name)")
+    rejects(checks.check_auroc, auroc_through_a_helper, "calls roc_auc_score")
+    rejects(checks.check_auroc, _make_closure(), "calls mannwhitneyu")
+    checks.check_auroc(auroc_sort_based, seed=3, n=200)
+    assert "✓" in capsys.readouterr().out
 
 
 def test_auroc_in_place_and_stub():
@@ -267,7 +338,37 @@ def test_auroc_in_place_and_stub():
     rejects(checks.check_auroc, stub, "not written yet")
 
 
-# ---------------------------------------------------------------- 9.3 threshold for a target FPR
+# ---------------------------------------------------------------- 9.3 predict: what a detector of 8s scores lowest
+
+
+@pytest.mark.parametrize("letter, fragment", [
+    ("A", "The 8s, on which PCA was fitted, are not the lowest"),
+    ("C", "A 3 shares most of its strokes with an 8"),
+    ("D", "The 0s score highest of all"),
+])
+def test_prediction_wrong_letters_are_explained(letter, fragment):
+    message = rejects(checks.check_lowest_scored_digit, letter, f"{letter} is not what happens", fragment)
+    for other in "ABCD":  # only the chosen letter's explanation is shown
+        if other != letter:
+            assert checks.lesson09.LOWEST_SCORED[other] not in message
+
+
+@pytest.mark.parametrize("answer", ["B", "b", " B\n", "b "])
+def test_prediction_right_letter_in_any_case(answer, capsys):
+    checks.check_lowest_scored_digit(answer)
+    assert "✓ prediction_9_3: B is right. A squared error summed over pixels" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (None, "not written yet"), (..., "not written yet"), (1, "expected one letter as a string"),
+    ("the 1s", "expected one letter as a string"), ("E", "expected one letter"), (["B"], "expected one letter"),
+    ("AB", "expected one letter"),
+])
+def test_prediction_non_letters_are_rejected(answer, fragment):
+    rejects(checks.check_lowest_scored_digit, answer, fragment)
+
+
+# ---------------------------------------------------------------- 9.4 threshold for a target FPR
 
 
 def threshold_for_fpr(normal_scores, target_fpr):
@@ -368,3 +469,95 @@ def test_threshold_stub_and_wrong_types():
     rejects(checks.check_threshold_for_fpr, stub, "not written yet")
     rejects(checks.check_threshold_for_fpr, many, "returned an array of shape (3,)")
     rejects(checks.check_threshold_for_fpr, text, "returned str")
+
+
+# ---------------------------------------------------------------- 9.6 experiment: the smallest PCA code for retrieval
+# The real check measures on 500 queries against 10,000 images; these tests use the first 100 queries against
+# 1,000 images (same code, smaller sizes), and learners' answers are computed here independently.
+
+SIZES = (100, 1_000)
+
+
+@pytest.fixture()
+def small_retrieval(monkeypatch):
+    monkeypatch.setattr(checks.lesson09, "_retrieval_sizes", lambda: SIZES)
+    from aecourse import load_mnist
+
+    x_db, y_db = load_mnist("train")
+    x_q, y_q = load_mnist("test")
+    return x_q[:SIZES[0]].flatten(1), y_q[:SIZES[0]], x_db[:SIZES[1]].flatten(1), y_db[:SIZES[1]]
+
+
+def _p10_torch(fq, fd, yq, yd):
+    idx = torch.cdist(fq, fd).topk(10, largest=False).indices
+    return (yd[idx] == yq[:, None]).float().mean().item()
+
+
+def smallest_k_torch(xq, yq, xd, yd):
+    from aecourse import fit_pca
+
+    pca, target = fit_pca(xd, max_components=32), _p10_torch(xq, xd, yq, yd)
+    return next(k for k in range(1, 33)
+                if _p10_torch(pca.encode(xq, k).float(), pca.encode(xd, k).float(), yq, yd) >= target)
+
+
+def smallest_k_sklearn(xq, yq, xd, yd):
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import NearestNeighbors
+
+    def p10(fq, fd):
+        idx = NearestNeighbors(n_neighbors=10).fit(fd).kneighbors(fq, return_distance=False)
+        return np.mean(yd.numpy()[idx] == yq.numpy()[:, None])
+
+    target = p10(xq.numpy(), xd.numpy())
+    pca = PCA(n_components=32, svd_solver="full").fit(xd.numpy())
+    cq, cd = pca.transform(xq.numpy()), pca.transform(xd.numpy())
+    ks = [k for k in range(1, 33) if p10(cq[:, :k], cd[:, :k]) >= target]
+    return np.int64(ks[0])
+
+
+def smallest_k_eigh(xq, yq, xd, yd):
+    """Correct: PCA from the eigenvectors of the covariance matrix (descending), distances by hand in float64."""
+    a = xd.double()
+    mean = a.mean(dim=0)
+    _, vectors = torch.linalg.eigh((a - mean).T @ (a - mean))  # ascending eigenvalues
+    basis = vectors.flip(1)[:, :32]  # (784, 32), the largest first
+    cq, cd = (xq.double() - mean) @ basis, (a - mean) @ basis
+
+    def p10(fq, fd):
+        d = (fq**2).sum(1)[:, None] - 2 * fq @ fd.T + (fd**2).sum(1)[None, :]
+        return (yd[d.argsort(dim=1)[:, :10]] == yq[:, None]).double().mean().item()
+
+    target = p10(xq.double(), a)
+    return torch.tensor(next(k for k in range(1, 33) if p10(cq[:, :k], cd[:, :k]) >= target))
+
+
+def test_retrieval_correct_answers_pass(small_retrieval, capsys):
+    found = [smallest_k_torch(*small_retrieval), smallest_k_sklearn(*small_retrieval),
+             smallest_k_eigh(*small_retrieval)]
+    for k in found + [float(found[0])]:
+        checks.check_retrieval_code_size(k)
+    out = capsys.readouterr().out
+    assert out.count("✓ smallest_k: k = ") == 4 and "the check measured k = " in out and "` mode)" in out
+
+
+def test_retrieval_wrong_answers_name_the_distance(small_retrieval):
+    pixels, curve = checks.lesson09._retrieval_curve(*SIZES)
+    k = next(j for j, p in enumerate(curve, 1) if p >= pixels)
+    below = rejects(checks.check_retrieval_code_size, k - 3, f"with k = {k - 3} PCA's code retrieves with "
+                    f"precision@10 {curve[k - 4]:.4f}, below the pixels' {pixels:.4f} by", "needs more components")
+    assert "first 100 test images as queries against the first 1000 training images" in below
+    rejects(checks.check_retrieval_code_size, 1, "below the pixels'")
+    rejects(checks.check_retrieval_code_size, 32, f"k = 32 reaches the pixels' precision@10 {pixels:.4f}",
+            "smaller code: k = ", "The task is the smallest k")
+    rejects(checks.check_retrieval_code_size, k + 8, "but so does a smaller code")
+    rejects(checks.check_retrieval_code_size, 784, "(no doubt), but so does a smaller code")
+    rejects(checks.check_retrieval_code_size, 0, "a PCA code has between 1 and 784 components")
+    rejects(checks.check_retrieval_code_size, 1000, "a PCA code has between 1 and 784 components")
+    rejects(checks.check_retrieval_code_size, pixels, "set it to a whole number of principal components")
+    rejects(checks.check_retrieval_code_size, 16.5, "set it to a whole number")
+    rejects(checks.check_retrieval_code_size, str(k), "set it to a whole number")
+    rejects(checks.check_retrieval_code_size, [k], "set it to a whole number")
+    rejects(checks.check_retrieval_code_size, True, "set it to a whole number")
+    rejects(checks.check_retrieval_code_size, torch.tensor([k, k + 1]), "is an array of shape (2,)")
+    rejects(checks.check_retrieval_code_size, None, "not written yet")

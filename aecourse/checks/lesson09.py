@@ -1,7 +1,10 @@
-"""Checks for exercises 09 (applications): anomaly scores, AUROC from scratch, a threshold for a target FPR."""
+"""Checks for exercises 09 (applications): anomaly scores, AUROC from scratch, a prediction on what a detector
+scores lowest, a threshold for a target FPR, and the smallest PCA code that retrieves as well as pixels."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 
@@ -9,9 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import Autoencoder, call, diagnose, expect_tensor, fail, passed, seeded
+from .core import (Autoencoder, call, check_choice, check_device, diagnose, expect_tensor, fail, passed,
+                   require_answer, seeded)
 
-__all__ = ["check_reconstruction_scores", "check_auroc", "check_threshold_for_fpr"]  # what aecourse.checks exports from here
+__all__ = ["check_reconstruction_scores", "check_auroc", "check_lowest_scored_digit", "check_threshold_for_fpr",
+           "check_retrieval_code_size"]  # what aecourse.checks exports from here
 
 # ---------------------------------------------------------------- 9.1 reconstruction scores
 
@@ -89,6 +94,7 @@ def check_reconstruction_scores(fn, seed: int = 0, batch: int = 6) -> None:
     for what, model in _score_models(seed):
         for training in (True, False):
             _score_case(name, fn, what, model, x, training)
+    check_device(name, fn, model=_score_models(seed)[0][1].eval(), x=x)
     passed(name, f"squared error per image, summed over pixels, in eval mode without gradients, the model's "
                  f"mode restored (batch {batch}, seed {seed})")
 
@@ -203,19 +209,64 @@ def _auroc_case(name: str, fn, where: str, scores: torch.Tensor, labels: torch.T
     fail(name, f"wrong value {where}: got {out:.4f}, expected {ref:.4f} (scikit-learn's roc_auc_score)")
 
 
+def _banned_calls(fn, depth: int = 2) -> list[str]:
+    """Return the forbidden functions fn can reach by name: its globals, closure and nested code, renamed or not."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    names, stack = set(), [code]
+    while stack:  # the function's own names and those of its inner functions and lambdas
+        c = stack.pop()
+        names |= set(c.co_names) | set(c.co_freevars)
+        stack += [k for k in c.co_consts if inspect.iscode(k)]
+    found = sorted(names & set(FORBIDDEN))
+    scope = dict(getattr(fn, "__globals__", {}))
+    for var, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            scope[var] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    for var in names & set(scope):
+        obj = scope[var]
+        if getattr(obj, "__name__", None) in FORBIDDEN and callable(obj):
+            found.append(obj.__name__)
+        elif depth > 0 and inspect.isfunction(obj) and obj is not fn:
+            found += _banned_calls(obj, depth - 1)  # a helper of the learner's that calls one
+    return sorted(set(found))
+
+
 def check_auroc(fn, seed: int = 0, n: int = 300) -> None:
     """Check auroc(scores, is_anomaly) against sklearn.metrics.roc_auc_score, ties included (lesson 09)."""
     name = getattr(fn, "__name__", "auroc")
-    used = sorted(set(getattr(getattr(fn, "__code__", None), "co_names", ())) & set(FORBIDDEN))
+    used = _banned_calls(fn)
     if used:
-        fail(name, f"calls {used[0]}: the exercise is to compute the AUROC from scratch (the check compares "
-                   "your value with scikit-learn's roc_auc_score)")
+        fail(name, f"calls {used[0]} (under this or another name): the exercise is to compute the AUROC from "
+                   "scratch (the check compares your value with scikit-learn's roc_auc_score)")
     for case in _auroc_cases(seed, n):
         _auroc_case(name, fn, *case)
     passed(name, f"equals sklearn.metrics.roc_auc_score on random, tied and hand-made scores ({n} images, seed {seed})")
 
 
-# ---------------------------------------------------------------- 9.3 threshold for a target false-positive rate
+# ---------------------------------------------------------------- 9.3 predict: what a detector of 8s scores lowest
+
+LOWEST_SCORED = {
+    "A": "The 8s, on which PCA was fitted, are not the lowest: their score is the ink that falls outside the "
+         "32-dimensional subspace, and an 8 has a lot of ink, so even a good fit leaves a sizeable error.",
+    "B": "A squared error summed over pixels can only be large where there is ink to get wrong, and a 1 has about "
+         "half an 8's ink: the 1s score below the 8s themselves, so a threshold set on 8s lets them through.",
+    "C": "A 3 shares most of its strokes with an 8, but it carries much more ink than a 1, and every misdrawn pixel "
+         "adds to the sum: the 3s score well above the 8s, and far above the 1s.",
+    "D": "The 0s score highest of all: the heaviest digit, and one an 8's subspace redraws badly. Ink, not "
+         "shape alone, drives the score, so the lowest scores go to the digit with the least ink.",
+}
+
+
+def check_lowest_scored_digit(answer) -> None:
+    """Check the prediction of 9.3: which test digit a PCA detector fitted on 8s scores lowest on average (lesson 09)."""
+    check_choice("prediction_9_3", answer, "B", LOWEST_SCORED)
+
+
+# ---------------------------------------------------------------- 9.4 threshold for a target false-positive rate
 
 
 def _reference_threshold(scores: torch.Tensor, target_fpr: float) -> float:
@@ -283,3 +334,85 @@ def check_threshold_for_fpr(fn, seed: int = 0, n: int = 500, target_fpr: float =
         _threshold_case(name, fn, *case)
     passed(name, f"the smallest held-out score with at most target_fpr of the scores strictly above it, ties and "
                  f"target_fpr = 0 included ({n} scores, seed {seed})")
+
+
+# ---------------------------------------------------------------- 9.6 experiment: a PCA code that retrieves like pixels
+
+RETRIEVAL_TOLERANCE = 0.002  # precision@10 differences this small come from float32 against float64 distances
+
+
+def _retrieval_sizes() -> tuple[int, int]:
+    """Return (queries, database images) for the current mode: the first test and training images of MNIST."""
+    from aecourse.config import pick
+
+    return pick(smoke=(100, 1_000), standard=(500, 10_000), full=(500, 10_000))
+
+
+def _precision_at_10(f_query: torch.Tensor, f_database: torch.Tensor, y_query, y_database) -> float:
+    """Return the share of each query's 10 nearest database rows (Euclidean) with its label, averaged."""
+    idx = torch.cdist(f_query.double(), f_database.double()).topk(10, largest=False).indices  # (Q, 10)
+    return float((y_database[idx] == y_query[:, None]).double().mean())
+
+
+@functools.lru_cache(maxsize=2)
+def _retrieval_curve(n_query: int, n_database: int, k_max: int = 32) -> tuple[float, tuple[float, ...]]:
+    """Return precision@10 of the pixels and of PCA codes k = 1..k_max, PCA fitted on the database images."""
+    from aecourse.data import load_mnist
+
+    x_database, y_database = load_mnist("train")
+    x_query, y_query = load_mnist("test")
+    x_database, y_database = x_database[:n_database].flatten(1), y_database[:n_database]
+    x_query, y_query = x_query[:n_query].flatten(1), y_query[:n_query]
+    pixels = _precision_at_10(x_query, x_database, y_query, y_database)
+    a = x_database.double()
+    mean = a.mean(dim=0)
+    # PCA's top k_max directions: eigenvectors of the D x D scatter matrix (the same subspaces as an SVD, faster)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one D x D eigenproblem: a second thread saves little, and waits long on a busy CPU
+    try:
+        _, vectors = torch.linalg.eigh((a - mean).T @ (a - mean))  # eigenvalues ascending
+    finally:
+        torch.set_num_threads(threads)
+    basis = vectors[:, -k_max:].flip(1)  # (D, k_max), largest variance first
+    c_query, c_database = (x_query.double() - mean) @ basis, (a - mean) @ basis  # float64 codes
+    curve = tuple(_precision_at_10(c_query[:, :k], c_database[:, :k], y_query, y_database)
+                  for k in range(1, k_max + 1))
+    return pixels, curve
+
+
+def check_retrieval_code_size(k) -> None:
+    """Check 9.6: the smallest PCA code size k whose precision@10 reaches the pixels', measured here (lesson 09)."""
+    name = "smallest_k"
+    require_answer(name, k, "smallest_k to the code size you found")
+    if isinstance(k, torch.Tensor) or hasattr(k, "shape"):
+        if tuple(k.shape) not in ((), (1,)):
+            fail(name, f"is an array of shape {tuple(k.shape)}; set it to one whole number, the code size")
+        k = k.item()
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not float(k).is_integer():
+        fail(name, f"is {k!r}; set it to a whole number of principal components, e.g. 10 (not a precision, "
+                   "not a list)")
+    k = int(k)
+    n_query, n_database = _retrieval_sizes()
+    from aecourse.config import get_mode
+
+    pixels, curve = _retrieval_curve(n_query, n_database)
+    where = (f"measured on the first {n_query} test images as queries against the first {n_database} training "
+             f"images, `{get_mode()}` mode")
+    if not 1 <= k <= 784:
+        fail(name, f"is {k}; a PCA code has between 1 and 784 components")
+    reached = [j for j, p in enumerate(curve, 1) if p >= pixels - RETRIEVAL_TOLERANCE]
+    best = next(j for j, p in enumerate(curve, 1) if p >= pixels) if any(p >= pixels for p in curve) else reached[0]
+    if k <= len(curve) and curve[k - 1] < pixels - RETRIEVAL_TOLERANCE:
+        fail(name, f"with k = {k} PCA's code retrieves with precision@10 {curve[k - 1]:.4f}, below the pixels' "
+                   f"{pixels:.4f} by {pixels - curve[k - 1]:.4f}: it needs more components ({where})")
+    clearly = [j for j in range(1, min(k, len(curve) + 1)) if curve[j - 1] >= pixels + RETRIEVAL_TOLERANCE]
+    if k > len(curve) and reached:
+        clearly = clearly or reached
+    if clearly:
+        j = clearly[0]
+        shown = f"it gives {curve[k - 1]:.4f}" if k <= len(curve) else "no doubt"
+        fail(name, f"k = {k} reaches the pixels' precision@10 {pixels:.4f} ({shown}), but so does a smaller "
+                   f"code: k = {j} gives {curve[j - 1]:.4f}, {k - j} components fewer. The task is the smallest k: "
+                   f"try every k upwards and stop at the first that reaches it ({where})")
+    passed(name, f"k = {k}: precision@10 {curve[k - 1]:.4f} against the pixels' {pixels:.4f}, with {784 / k:.0f} "
+                 f"times fewer numbers per comparison; the check measured k = {best} as the smallest ({where})")
