@@ -8,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import call, close, fail, passed
+from .. import config
+from .core import CheckFailed, call, check_choice, close, fail, passed, require_answer
 
-__all__ = ["check_pretrain_layerwise", "check_unroll"]  # what aecourse.checks exports from here
+__all__ = ["check_pretrain_layerwise", "check_train_top_layer", "check_prediction_6_3",
+           "check_finetune_lr"]  # what aecourse.checks exports from here
 
 # ---------------------------------------------------------------- what both checks share
 
@@ -59,7 +61,7 @@ class _Diagnosed(BaseException):
 class _Trainer:
     """The check's train_pair(encoder, decoder, h, pixels): records every call, then trains the pair briefly."""
 
-    def __init__(self, name: str, sizes: list[int], x: torch.Tensor, steps: int = 40):
+    def __init__(self, name: str, sizes: list[int], x: torch.Tensor, steps: int = 20):
         self.name, self.sizes, self.x, self.steps = name, sizes, x, steps
         self.calls: list[dict] = []
         self.problem: str | None = None
@@ -79,6 +81,10 @@ class _Trainer:
                           "nn.Module that layer_pair returned")
         if not isinstance(h, torch.Tensor):
             self.stop(f"train_pair got {type(h).__name__} as the data of layer {k}; pass a tensor (N, d)")
+        if not torch.is_grad_enabled():
+            self.stop(f"train_pair was called for layer {k} under torch.no_grad() (or inference_mode): "
+                      "training needs gradients, so loss.backward() would fail there. Put only the "
+                      "computation of the codes, h = encoder(h), under torch.no_grad()")
         d_in, d_out = self.sizes[k - 1], self.sizes[k]
         if _linears(encoder) != [(d_in, d_out)] or _linears(decoder) != [(d_out, d_in)]:
             self.stop(f"train_pair's call {k} got the encoder {_describe(encoder)} and the decoder "
@@ -250,117 +256,369 @@ def check_pretrain_layerwise(fn, seed: int = 0, sizes=(20, 12, 8, 3), n: int = 6
                  f"train_pair lowered their reconstruction losses {falls} (seed {seed})")
 
 
-# ---------------------------------------------------------------- 6.2 unrolling into one deep autoencoder
+# ---------------------------------------------------------------- 6.2 one step of the top layer, the rest frozen
 
 
-def _stack(sizes: list[int], seed: int, act=nn.SiLU) -> tuple[list[nn.Module], list[nn.Module]]:
-    """Return pretrained-looking layers for sizes: encoders and decoders, bottom first."""
+def _frozen_stack(seed: int, sizes: list[int]) -> tuple[list[nn.Module], nn.Module]:
+    """Return encoders (bottom first; the lower ones with BatchNorm) and the top layer's decoder.
+
+    The lower encoders hold BatchNorm1d layers with non-trivial running statistics, so that train and
+    eval mode give different codes and train mode changes their buffers even without gradients.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoders, decoders = [], []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            top = i == len(sizes) - 2
-            encoders.append(nn.Sequential(nn.Linear(a, b)) if top else nn.Sequential(nn.Linear(a, b), act()))
-            decoders.append(nn.Sequential(nn.Linear(b, a)) if i == 0 else nn.Sequential(nn.Linear(b, a), act()))
-    return encoders, decoders
+        encoders = []
+        for a, b in zip(sizes[:-2], sizes[1:-1], strict=True):
+            bn = nn.BatchNorm1d(b)
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            encoders.append(nn.Sequential(nn.Linear(a, b), bn, nn.SiLU()))
+        top = nn.BatchNorm1d(sizes[-1])
+        top.running_mean.uniform_(-0.5, 0.5)
+        top.running_var.uniform_(0.5, 2.0)
+        encoders.append(nn.Sequential(nn.Linear(sizes[-2], sizes[-1]), top))
+        decoder = nn.Sequential(nn.Linear(sizes[-1], sizes[-2]), nn.SiLU())
+    return encoders, decoder
 
 
-def _reference(encoders, decoders, x):
-    h = x
-    for layer in [*encoders, *decoders[::-1]]:
-        h = layer(h)
-    return h
-
-
-def _plan(sizes: list[int]) -> list[tuple[int, int]]:
-    ups = list(zip(sizes[:-1], sizes[1:], strict=True))
-    return ups + [(b, a) for a, b in ups[::-1]]
-
-
-def _order_problem(got: list[tuple[int, int]], sizes: list[int]) -> str:
-    want = _plan(sizes)
-    ups = want[: len(want) // 2]
-    downs = [(b, a) for a, b in ups]
-    half = len(ups)
-    show = ", ".join(f"Linear({a}, {b})" for a, b in got)
-    if got == ups + downs:
-        return (f"the decoders were not reversed ({show}): after the code comes the top layer's decoder, "
-                "and the one that outputs pixels comes last; use decoders[::-1] (or reversed(decoders))")
-    if got == downs[::-1] + ups:
-        return "the model runs the decoders first; the encoders come first, then the decoders reversed"
-    if got == ups[::-1] + downs[::-1] or got[:half] == ups[::-1]:
-        return (f"the encoders were reversed ({show}): they run bottom first, from the pixels up to the "
-                "code; only the decoders are reversed")
-    if len(got) < len(want):
-        return (f"the model has {len(got)} Linear layers ({show}); expected {len(want)}: every encoder, then "
-                "every decoder in reverse order, none left out")
-    return f"the model's Linear layers are {show}; expected " + ", ".join(f"Linear({a}, {b})" for a, b in want)
-
-
-def check_unroll(fn, seed: int = 0, sizes=(20, 12, 8, 3)) -> None:
-    """Check unroll(encoders, decoders): nn.Sequential of copies, encoders then decoders reversed (lesson 06)."""
-    name = getattr(fn, "__name__", "unroll")
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 3:
-        raise ValueError(f"check_unroll needs at least two layers, e.g. sizes=(20, 12, 8, 3); got {sizes}")
-    encoders, decoders = _stack(sizes, seed)
-    given_enc, given_dec = list(encoders), list(decoders)
-    states = [_state(m) for m in (*encoders, *decoders)]
-    where = f"(sizes {sizes}, seed {seed})"
-    model = call(name, fn, encoders=encoders, decoders=decoders)
-    if [id(m) for m in decoders] != [id(m) for m in given_dec] or \
-            [id(m) for m in encoders] != [id(m) for m in given_enc]:
-        fail(name, "changed the caller's list in place (decoders.reverse() or encoders.reverse()): the "
-                   "lists the caller holds are now in another order; use decoders[::-1] or "
-                   "reversed(decoders), which leave the list alone")
-    if any(not _same_state(_state(m), s) for m, s in zip((*encoders, *decoders), states, strict=True)):
-        fail(name, "changed the weights of the given layers; unrolling only arranges (copies of) the "
-                   "layers, it does not change them")
-    if isinstance(model, (list, tuple)):
-        fail(name, f"returned a Python {type(model).__name__}; wrap the layers in nn.Sequential(*layers) so "
-                   "that the model can be called and trained as one")
-    if not isinstance(model, nn.Sequential):
-        fail(name, f"returned {type(model).__name__}; return an nn.Sequential: the encoders, then the decoders "
-                   "in reverse order")
-    got = _linears(model)
-    if got != _plan(sizes):
-        fail(name, f"{_order_problem(got, sizes)} {where}")
-    n_act = sum(1 for m in _leaves(model) if not isinstance(m, nn.Linear))
-    want_act = sum(1 for m in (*encoders, *decoders) for leaf in _leaves(m) if not isinstance(leaf, nn.Linear))
-    if n_act < want_act:
-        fail(name, f"the unrolled model has {n_act} activations, the given layers {want_act}: keep each "
-                   "layer's whole module (its Linear and its activation), not just its nn.Linear "
-                   f"{where}")
-    given = {p.data_ptr() for m in (*encoders, *decoders) for p in m.parameters()}
-    if any(p.data_ptr() in given for p in model.parameters()):
-        fail(name, "the unrolled model shares its layers with `encoders` and `decoders`: fine-tuning it "
-                   "would overwrite the pretrained layers that we still want to compare with; put copies "
-                   "in it, copy.deepcopy(encoders) and copy.deepcopy(decoders)")
-    n_params = sum(p.numel() for p in model.parameters())
-    want_params = sum(p.numel() for m in (*encoders, *decoders) for p in m.parameters())
-    if n_params != want_params:
-        fail(name, f"the unrolled model has {n_params:,} parameters, the given layers {want_params:,}: "
-                   f"use the given layers (copies), nothing more and nothing less {where}")
-    x = _data(seed, 5, sizes[0])
+def _top_reference(encoders, decoder, x, stale: float, lr: float) -> dict:
+    """Return the right loss, and the top layer's parameters after one SGD step (and after known mistakes)."""
+    enc, dec = copy.deepcopy(encoders), copy.deepcopy(decoder)
+    for e in enc[:-1]:
+        e.eval()
+    enc[-1].train()
+    dec.train()
     with torch.no_grad():
-        ref = _reference(encoders, decoders, x)
+        h = x
+        for e in enc[:-1]:
+            h = e(h)
+    params = [*enc[-1].parameters(), *dec.parameters()]
+    out = dec(enc[-1](h))
+    per = ((out - h) ** 2).sum(dim=1)  # (B,)
+    losses = {"right": per.mean(), "mean": ((out - h) ** 2).mean(), "sum": per.sum()}
+    steps = {}
+    for key, loss in losses.items():
+        grads = torch.autograd.grad(loss, params, retain_graph=True)
+        steps[key] = [(p - lr * g).detach() for p, g in zip(params, grads, strict=True)]
+        if key == "right":
+            steps["stale"] = [(p - lr * (g + stale)).detach() for p, g in zip(params, grads, strict=True)]
+    return {"loss": losses["right"].item(), "loss_mean": losses["mean"].item(), "loss_sum": losses["sum"].item(),
+            "steps": steps}
+
+
+class _ModeLog:
+    """Forward pre-hooks that record, at the moment each module runs, its own mode and that of its parent."""
+
+    def __init__(self, encoders, decoder):
+        self.seen: dict[str, tuple[bool, bool]] = {}
+        self.handles = []
+        groups = [(f"encoders[{i}]", e) for i, e in enumerate(encoders)] + [("decoder", decoder)]
+        for label, parent in groups:
+            for leaf in _leaves(parent):
+                if isinstance(leaf, nn.BatchNorm1d):
+                    self.handles.append(leaf.register_forward_pre_hook(self._hook(label, parent)))
+
+    def _hook(self, label, parent):
+        def hook(module, args):
+            self.seen.setdefault(label, (module.training, parent.training))
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _top_case(name: str, fn, where: str, seed: int, sizes: list[int], batch: int) -> None:
+    encoders, decoder = _frozen_stack(seed, sizes)
+    lower, top = encoders[:-1], [encoders[-1], decoder]
+    for e in lower:
+        e.train()  # the modes earlier code left them in: the check expects you to set them
+    for m in top:
+        m.eval()
+    x = _data(seed, batch, sizes[0]) * 2 - 0.5
+    lr, stale = 0.1, 0.25
+    ref = _top_reference(encoders, decoder, x, stale, lr)
+    top_params = [p for m in top for p in m.parameters()]
+    initial = [p.detach().clone() for p in top_params]
+    for p in top_params:
+        p.grad = torch.full_like(p, stale)  # left over from an earlier step: the step must clear it
+    lower_state = [_state(e) for e in lower]
+    all_params = [p for m in (*encoders, decoder) for p in m.parameters()]
+    optimizer = torch.optim.SGD(all_params, lr=lr)
+    log = _ModeLog(encoders, decoder)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = call(name, fn, encoders=list(encoders), decoder=decoder, x=x, optimizer=optimizer)
+    except CheckFailed as err:
+        text = str(err.__cause__ or "")
+        if "does not require grad" in text or "does not have a grad_fn" in text:
+            fail(name, "backward() found no graph: the whole step ran under torch.no_grad() (or the loss was "
+                       "detached). Only the codes of the frozen layers are computed without gradients; the top "
+                       "layer's forward pass, the loss and backward() run with them", err.__cause__)
+        raise
+    finally:
+        log.remove()
+    for i in range(len(lower)):
+        label = f"encoders[{i}]"
+        if label not in log.seen:
+            fail(name, f"{label} never ran: compute the codes h by passing x through every layer below the "
+                       f"top one, encoders[:-1], in order {where}")
+        leaf_training, parent_training = log.seen[label]
+        if leaf_training and not parent_training:
+            fail(name, f"set the mode of {label} on the module only (`.training = False`): its BatchNorm "
+                       "inside stayed in training mode. Call .eval(), which sets every submodule "
+                       f"{where}")
+        if leaf_training:
+            fail(name, f"the frozen layer {label} ran in training mode: its BatchNorm normalised with the batch's "
+                       "statistics and updated its running averages. Put the layers below in eval mode "
+                       f"(.eval()) before computing their codes {where}")
+    for label, module in (("encoders[-1]", encoders[-1]), ("decoder", decoder)):
+        seen = log.seen.get(label if label != "encoders[-1]" else f"encoders[{len(encoders) - 1}]")
+        if seen is None:
+            continue  # the decoder has no BatchNorm: its mode is checked through the loss
+        leaf_training, parent_training = seen
+        if not leaf_training and parent_training:
+            fail(name, f"set the mode of {label} on the module only (`.training = True`): its BatchNorm "
+                       f"inside stayed in eval mode. Call .train(), which sets every submodule {where}")
+        if not leaf_training:
+            fail(name, f"the top layer ({label}) trained in eval mode: the modules may come in any mode, so "
+                       f"call .train() on encoders[-1] and on the decoder before its forward pass {where}")
+    if any(not p.requires_grad for p in all_params):
+        frozen = sum(1 for p in all_params if not p.requires_grad)
+        fail(name, f"left {frozen} parameter tensors with requires_grad=False: the layers must stay "
+                   "trainable for the fine-tuning that follows. Freeze with torch.no_grad() (or .detach()) "
+                   "around the codes, or restore requires_grad_(True) before returning "
+                   f"{where}")
+    for i, (e, before) in enumerate(zip(lower, lower_state, strict=True)):
+        if not _same_state(_state(e), before):
+            fail(name, f"the frozen layer encoders[{i}] changed: its weights received gradients and the "
+                       "optimizer (which holds every parameter) moved them. Compute the codes of the layers "
+                       f"below under torch.no_grad() (or .detach() them) {where}")
+    if isinstance(out, torch.Tensor) and out.numel() == 1:
+        out = out.item()
+    if isinstance(out, bool) or not isinstance(out, (int, float)):
+        fail(name, f"returned {type(out).__name__}; return the loss of this step as a Python float "
+                   "(loss.item())")
+    got_params = [p.detach() for p in top_params]
+    steps = ref["steps"]
+
+    def same(key):
+        return all(close(a, b, 1e-4, 1e-6) for a, b in zip(got_params, steps[key], strict=True))
+
+    if abs(out - ref["loss"]) > 1e-4 * max(1.0, abs(ref["loss"])):
+        if abs(out - ref["loss_mean"]) <= 1e-4 * max(1.0, abs(ref["loss_mean"])):
+            fail(name, f"the loss averages over the units too (F.mse_loss's default): sum the squared errors "
+                       f"over the units of each example, then average over the batch {where}")
+        if abs(out - ref["loss_sum"]) <= 1e-4 * max(1.0, abs(ref["loss_sum"])):
+            fail(name, f"the loss sums over the batch: average over the examples (.mean()) {where}")
+        fail(name, f"returned the loss {out:.6g}, expected {ref['loss']:.6g}: the squared error between "
+                   "decoder(encoders[-1](h)) and h, summed over units and averaged over the batch, before "
+                   f"the update {where}")
+    if all(torch.equal(a, b) for a, b in zip(got_params, initial, strict=True)):
+        fail(name, "the top layer's weights did not change: call optimizer.zero_grad(), then loss.backward(), "
+                   f"then optimizer.step(), in that order {where}")
+    if same("stale"):
+        fail(name, "the update also used gradients left over from an earlier step: call "
+                   f"optimizer.zero_grad() before loss.backward() {where}")
+    if not same("right"):
+        worst = max((a - b).abs().max().item() for a, b in zip(got_params, steps["right"], strict=True))
+        fail(name, f"the loss is right, but the top layer's weights after the step differ from one SGD step "
+                   f"on it (largest difference {worst:.3g}) {where}")
+
+
+def check_train_top_layer(fn, seed: int = 0, sizes=(10, 8, 6, 3), batch: int = 16) -> None:
+    """Check train_top_layer(encoders, decoder, x, optimizer): one step of the top layer, the rest frozen (lesson 06)."""
+    name = getattr(fn, "__name__", "train_top_layer")
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 3 or batch < 2:
+        raise ValueError(f"check_train_top_layer needs at least one frozen layer and a batch of 2, e.g. "
+                         f"sizes=(10, 8, 6, 3); got sizes {sizes}, batch {batch}")
+    where = f"(sizes {sizes}, batch {batch}, seed {seed})"
+    _top_case(name, fn, where, seed, sizes, batch)
+    passed(name, f"one SGD step of the top layer {sizes[-2]} → {sizes[-1]} → {sizes[-2]} on the codes of the "
+                 f"{len(sizes) - 2} frozen layer(s) below: right modes, loss, update, nothing else changed "
+                 f"{where}")
+
+
+# ---------------------------------------------------------------- 6.3 predict: freezing a layer under Adam
+
+
+def frozen_drift(set_to_none: bool, steps: int = 5) -> float:
+    """Return how far a layer frozen with requires_grad_(False) moves in `steps` more Adam steps (largest change).
+
+    A small network (5 → 4 → 2, tanh) is trained for 5 Adam steps (lr 0.01) on a fixed random batch, its
+    first layer is then frozen, and training goes on with the same optimizer; the gradients are cleared
+    with optimizer.zero_grad(set_to_none=set_to_none).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 2))
+        x, y = torch.randn(32, 5), torch.randn(32, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for i in range(5 + steps):
+        if i == 5:
+            model[0].requires_grad_(False)
+            before = model[0].weight.detach().clone()
+        opt.zero_grad(set_to_none=set_to_none)
+        ((model(x) - y) ** 2).mean().backward()
+        opt.step()
+    return (model[0].weight - before).abs().max().item()
+
+
+_FREEZE_WHY = {
+    "A": "No new gradient reaches the layer, but zero_grad(set_to_none=False) leaves a zero tensor in .grad, "
+         "so Adam still steps it, by its running average of the earlier gradients.",
+    "B": "With set_to_none=False the frozen weights keep a zero .grad, so Adam does not skip them: its "
+         "running averages of past gradients are still nonzero and keep moving them, step after step.",
+    "C": "That would be weight decay, which plain Adam does not apply here; the movement comes from its "
+         "running averages of the gradients before freezing, in any direction, not towards zero.",
+    "D": "An optimizer may hold parameters that no longer require gradients; it raises nothing, it just "
+         "treats a zero .grad like any other gradient.",
+}
+
+
+def check_prediction_6_3(answer) -> None:
+    """Grade the prediction of exercise 6.3: a frozen layer under Adam with zero_grad(set_to_none=False) (lesson 06)."""
+    name = "prediction_6_3"
+    check_choice(name, answer, "B", _FREEZE_WHY)
+    print(f"measured: in 5 steps after freezing, the frozen weights moved by up to "
+          f"{frozen_drift(False):.3g} with zero_grad(set_to_none=False), by {frozen_drift(True):.3g} with "
+          "set_to_none=True (PyTorch's default since 2.0)")
+
+
+# ---------------------------------------------------------------- 6.4 experiment: the fine-tuning learning rate
+
+
+def stack_budget() -> dict:
+    """Return the budget and target of exercise 6.4 for the current mode (AECOURSE_MODE)."""
+    return {"mode": config.get_mode(),
+            "sizes": [784, 128, 16],
+            "n_train": config.pick(smoke=500, standard=3_000, full=3_000),
+            "n_test": config.pick(smoke=300, standard=1_000, full=1_000),
+            "pretrain_epochs": 1,
+            "finetune_epochs": config.pick(smoke=1, standard=4, full=4),
+            "error_target": config.pick(smoke=ERROR_TARGET_SMOKE, standard=ERROR_TARGET, full=ERROR_TARGET)}
+
+
+ERROR_TARGET, ERROR_TARGET_SMOKE = 26.0, 60.0  # squared error per test image, below
+_PRETRAINED: dict = {}
+_FINETUNED: dict = {}
+
+
+def _pair(d_in: int, d_out: int, code: bool, pixels: bool) -> tuple[nn.Module, nn.Module]:
+    encoder = nn.Sequential(nn.Linear(d_in, d_out)) if code else nn.Sequential(nn.Linear(d_in, d_out), nn.SiLU())
+    decoder = nn.Sequential(nn.Linear(d_out, d_in)) if pixels else nn.Sequential(nn.Linear(d_out, d_in), nn.SiLU())
+    return encoder, decoder
+
+
+def _bce_logits(model, x):
+    logits = model(x)
+    return (F.softplus(logits) - x * logits).sum(dim=1).mean()
+
+
+def _squared(model, h):
+    return ((model(h) - h) ** 2).sum(dim=1).mean()
+
+
+def _seeded_run(make):
+    """Run make() after aecourse.set_seed(0), leaving every random generator of the caller as it was."""
+    import random
+
+    import numpy as np
+
+    state = (random.getstate(), np.random.get_state())
+    with torch.random.fork_rng(devices=[]):
         try:
-            out = model(x)
-        except Exception as err:
-            fail(name, f"the unrolled model raised {type(err).__name__}: {err} on a batch (5, {sizes[0]})", err)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(ref.shape):
-        fail(name, f"the unrolled model returned {getattr(out, 'shape', type(out).__name__)} for a batch "
-                   f"(5, {sizes[0]}); expected {tuple(ref.shape)}")
-    if not close(out, ref, 1e-5, 1e-6):
-        fail(name, "the unrolled model's outputs differ from running the given layers one after the other "
-                   "(encoders, then decoders reversed): its layers have new weights; copy the given "
-                   f"layers instead of building fresh nn.Linear layers {where}")
-    with torch.no_grad():  # a copy: changing the model leaves the given layers alone
-        for p in model.parameters():
-            p.add_(1.0)
-    if any(not _same_state(_state(m), s) for m, s in zip((*encoders, *decoders), states, strict=True)):
-        fail(name, "the unrolled model shares weights with the given layers: fine-tuning it would overwrite "
-                   "the pretrained layers; put copies in it (copy.deepcopy)")
-    passed(name, f"nn.Sequential of copies: {len(sizes) - 1} encoders then the decoders reversed, "
-                 f"{' → '.join(map(str, sizes + sizes[-2::-1]))}, {n_params:,} parameters, outputs equal to "
-                 f"the layers run one after the other (seed {seed})")
+            config.set_seed(0)
+            return make()
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+
+
+def pretrained_stack(sizes: list[int], n_train: int, epochs: int) -> nn.Sequential:
+    """Return (a copy of) exercise 6.4's unrolled stack: each layer pretrained greedily, Adam lr 1e-3, batches of 128."""
+    from ..data import load_mnist
+    from ..training import fit
+
+    key = (tuple(sizes), n_train, epochs)
+    if key not in _PRETRAINED:
+        x = load_mnist("train", flatten=True)[0][:n_train]
+
+        def run():
+            encoders, decoders, h = [], [], x
+            for k in range(1, len(sizes)):
+                enc, dec = _pair(sizes[k - 1], sizes[k], code=k == len(sizes) - 1, pixels=k == 1)
+                fit(nn.Sequential(enc, dec), _bce_logits if k == 1 else _squared, h, epochs=epochs,
+                    batch_size=128, verbose=False, progress=False)
+                with torch.no_grad():
+                    h = enc(h)
+                encoders.append(enc)
+                decoders.append(dec)
+            return nn.Sequential(*encoders, *decoders[::-1])
+
+        _PRETRAINED[key] = _seeded_run(run)
+    return copy.deepcopy(_PRETRAINED[key])
+
+
+def finetune_stack(lr: float, budget: dict | None = None) -> dict:
+    """Fine-tune exercise 6.4's pretrained stack with Adam at learning rate lr; return its test errors.
+
+    Returns {"error": squared error per test image after fine-tuning, "before": the same before it,
+    "mean_image": the error of always answering the mean training image}.
+    """
+    from ..data import load_mnist
+    from ..training import fit
+
+    b = budget or stack_budget()
+    key = (float(lr), tuple(b["sizes"]), b["n_train"], b["n_test"], b["pretrain_epochs"], b["finetune_epochs"])
+    if key not in _FINETUNED:
+        x = load_mnist("train", flatten=True)[0][: b["n_train"]]
+        x_test = load_mnist("test", flatten=True)[0][: b["n_test"]]
+        model = pretrained_stack(b["sizes"], b["n_train"], b["pretrain_epochs"])
+
+        def error(m):
+            with torch.no_grad():
+                return ((torch.sigmoid(m(x_test)) - x_test) ** 2).sum(dim=1).mean().item()
+
+        before = error(model)
+
+        def run():
+            opt = torch.optim.Adam(model.parameters(), lr=lr)
+            fit(model, _bce_logits, x, epochs=b["finetune_epochs"], batch_size=128, optimizer=opt,
+                verbose=False, progress=False)
+            return model
+
+        try:
+            _seeded_run(run)
+            err = error(model)
+        except FloatingPointError:
+            err = float("inf")
+        mean = ((x.mean(dim=0) - x_test) ** 2).sum(dim=1).mean().item()
+        _FINETUNED[key] = {"error": err if err == err else float("inf"), "before": before, "mean_image": mean}
+    return dict(_FINETUNED[key])
+
+
+def check_finetune_lr(lr) -> None:
+    """Fine-tune exercise 6.4's pretrained stack at the learner's learning rate; grade the test error (lesson 06)."""
+    name = "lr_6_4"
+    require_answer(name, lr, "lr_6_4 to the learning rate you chose")
+    if isinstance(lr, torch.Tensor) and lr.numel() == 1:
+        lr = lr.item()
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+        fail(name, f"expected a number (a Python float such as 1e-3), got {type(lr).__name__} {lr!r}")
+    lr = float(lr)
+    if not 0 < lr < float("inf"):
+        fail(name, f"a learning rate is a finite number > 0, got {lr}")
+    b = stack_budget()
+    score = finetune_stack(lr, b)
+    err, target = score["error"], b["error_target"]
+    measured = (f"squared error per test image {err:.2f} after {b['finetune_epochs']} epoch(s) of fine-tuning on "
+                f"{b['n_train']} images (before fine-tuning {score['before']:.2f}; always the mean image "
+                f"{score['mean_image']:.2f}; first {b['n_test']} test digits, {b['mode']} mode's target)")
+    if err >= target:
+        fail(name, f"lr = {lr:g} misses the target: {measured}; that is {err - target:.2f} above the target "
+                   f"{target}" if err != float("inf") else
+                   f"lr = {lr:g} diverged: the loss became inf or NaN during fine-tuning; lower the learning rate")
+    passed(name, f"lr = {lr:g} meets the target {target}: {measured}")
