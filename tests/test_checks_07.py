@@ -9,248 +9,7 @@ from torch import nn
 from aecourse import checks
 from check_helpers import rejects
 
-# ---------------------------------------------------------------- 7.1 output size of a convolution
-
-
-def conv_output_size(n, kernel, stride=1, padding=0, dilation=1):
-    return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def conv_output_size_floor(n, kernel, stride=1, padding=0, dilation=1):
-    return math.floor((n + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
-
-
-def conv_no_floor(n, kernel, stride=1, padding=0, dilation=1):
-    return (n + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1
-
-
-def conv_float(n, kernel, stride=1, padding=0, dilation=1):
-    return float(conv_output_size(n, kernel, stride, padding, dilation))
-
-
-def conv_ceil(n, kernel, stride=1, padding=0, dilation=1):
-    return math.ceil((n + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
-
-
-def conv_no_plus_one(n, kernel, stride=1, padding=0, dilation=1):
-    return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride
-
-
-def conv_padding_once(n, kernel, stride=1, padding=0, dilation=1):
-    return (n + padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def conv_no_dilation(n, kernel, stride=1, padding=0, dilation=1):
-    return (n + 2 * padding - kernel) // stride + 1
-
-
-def conv_dilation_times_kernel(n, kernel, stride=1, padding=0, dilation=1):
-    return (n + 2 * padding - dilation * kernel) // stride + 1
-
-
-def conv_no_stride(n, kernel, stride=1, padding=0, dilation=1):
-    return n + 2 * padding - dilation * (kernel - 1)
-
-
-def conv_tensor(n, kernel, stride=1, padding=0, dilation=1):
-    return torch.tensor(conv_output_size(n, kernel, stride, padding, dilation))
-
-
-def conv_stub(n, kernel, stride=1, padding=0, dilation=1):
-    raise NotImplementedError()
-
-
-def test_conv_output_size_reference_passes(capsys):
-    checks.check_conv_output_size(conv_output_size)
-    checks.check_conv_output_size(conv_output_size_floor, seed=1)
-    checks.check_conv_output_size(conv_tensor, seed=2)  # a one-element tensor is accepted
-    assert "✓ conv_output_size: agrees with torch's convolution on all" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("answer, fragment", [
-    (conv_no_floor, "kept the fraction"),
-    (conv_float, "a float; the size of a tensor is an int"),
-    (conv_ceil, "rounded up"),
-    (conv_no_plus_one, "forgot the + 1"),
-    (conv_padding_once, "counted the padding once"),
-    (conv_no_dilation, "ignored the dilation"),
-    (conv_dilation_times_kernel, "spans d·(k − 1) + 1"),
-    (conv_no_stride, "ignored the stride"),
-    (conv_stub, "not written yet"),
-])
-def test_conv_output_size_mistakes_are_named(answer, fragment):
-    message = rejects(checks.check_conv_output_size, answer, fragment)
-    assert "not written yet" in message or "conv_" in message  # names a call that went wrong
-
-
-def test_conv_output_size_message_names_a_call_and_torchs_answer():
-    message = rejects(checks.check_conv_output_size, conv_padding_once, "F.conv1d gives")
-    assert "padding=" in message
-
-
-# ---------------------------------------------------------------- 7.2 output size of a transposed convolution
-
-
-def conv_transpose_output_size(n, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    return (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
-
-
-def transpose_n_times_s(n, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    return n * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
-
-
-def transpose_no_output_padding(n, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    return (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1
-
-
-def transpose_padding_once(n, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    return (n - 1) * stride - padding + dilation * (kernel - 1) + output_padding + 1
-
-
-def transpose_plus_padding(n, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    return (n - 1) * stride + 2 * padding + dilation * (kernel - 1) + output_padding + 1
-
-
-def transpose_no_dilation(n, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    return (n - 1) * stride - 2 * padding + (kernel - 1) + output_padding + 1
-
-
-def transpose_as_conv(n, kernel, stride=1, padding=0, output_padding=0, dilation=1):
-    return conv_output_size(n, kernel, stride, padding, dilation)
-
-
-def test_conv_transpose_output_size_reference_passes(capsys):
-    checks.check_conv_transpose_output_size(conv_transpose_output_size)
-    checks.check_conv_transpose_output_size(conv_transpose_output_size, seed=3)
-    assert "✓ conv_transpose_output_size: agrees with torch's transposed" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("answer, fragment", [
-    (transpose_n_times_s, "multiplied n by the stride"),
-    (transpose_no_output_padding, "left out the output_padding"),
-    (transpose_padding_once, "subtracted the padding once"),
-    (transpose_plus_padding, "added the padding"),
-    (transpose_no_dilation, "ignored the dilation"),
-    (transpose_as_conv, "used the formula of an ordinary convolution"),
-])
-def test_conv_transpose_output_size_mistakes_are_named(answer, fragment):
-    rejects(checks.check_conv_transpose_output_size, answer, fragment)
-
-
-# ---------------------------------------------------------------- 7.3 the encoder
-
-
-def build_encoder(channels, padding=1, ceil_mode=True, bias=True, kernel=3, activation=nn.ReLU):
-    layers, c_in = [], 1
-    for c in channels:
-        layers += [nn.Conv2d(c_in, c, kernel, padding=padding, bias=bias), activation(),
-                   nn.MaxPool2d(2, ceil_mode=ceil_mode)]
-        c_in = c
-    return nn.Sequential(*layers)
-
-
-def encoder_in_blocks(channels):
-    blocks, c_in = [], 1
-    for c in channels:
-        blocks.append(nn.Sequential(nn.Conv2d(c_in, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True)))
-        c_in = c
-    return nn.Sequential(*blocks)
-
-
-def encoder_no_padding(channels):
-    return build_encoder(channels, padding=0)
-
-
-def encoder_floor_pooling(channels):
-    return build_encoder(channels, ceil_mode=False)
-
-
-def encoder_no_bias(channels):
-    return build_encoder(channels, bias=False)
-
-
-def encoder_5x5(channels):
-    return build_encoder(channels, kernel=5, padding=2)
-
-
-def encoder_wrong_channels(channels):
-    return build_encoder([channels[0], channels[0], channels[2]])
-
-
-def encoder_in_channels_wrong(channels):
-    layers = list(build_encoder(channels))
-    layers[3] = nn.Conv2d(channels[1], channels[1], 3, padding=1)  # takes c2 in, the previous stage gives c1
-    return nn.Sequential(*layers)
-
-
-def encoder_no_relu(channels):
-    return nn.Sequential(*[m for m in build_encoder(channels) if not isinstance(m, nn.ReLU)])
-
-
-def encoder_strided(channels):
-    layers, c_in = [], 1
-    for c in channels:
-        layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.ReLU()]
-        c_in = c
-    return nn.Sequential(*layers)
-
-
-def encoder_list(channels):
-    return list(build_encoder(channels))
-
-
-class EncoderModule(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.body = build_encoder(channels)
-
-    def forward(self, x):
-        return self.body(x)
-
-
-def test_conv_encoder_reference_passes(capsys):
-    checks.check_conv_encoder(build_encoder)
-    checks.check_conv_encoder(encoder_in_blocks, channels=(32, 16, 4))
-    checks.check_conv_encoder(build_encoder, channels=(8, 4, 2), batch=3, seed=1)
-    out = capsys.readouterr().out
-    assert "✓ build_encoder: (N, 1, 28, 28) → (N, 16, 14, 14) → (N, 8, 7, 7) → (N, 8, 4, 4)" in out
-    assert "a code of 128 numbers; 1,904 parameters" in out
-
-
-@pytest.mark.parametrize("answer, fragment", [
-    (encoder_no_padding, "layer 1 of the encoder"),
-    (encoder_no_padding, "padding=1 keeps the size"),
-    (encoder_floor_pooling, "ceil_mode=True"),
-    (encoder_floor_pooling, "layer 9 of the encoder"),
-    (encoder_no_bias, "biases are missing"),
-    (encoder_5x5, "use 3×3 kernels"),
-    (encoder_wrong_channels, "its out_channels should be 8"),
-    (encoder_wrong_channels, "(stage 2)"),
-    (encoder_in_channels_wrong, "Its in_channels should be 16"),
-    (encoder_no_relu, "the encoder has 0 ReLUs, expected 3"),
-    (encoder_strided, "Keep the convolution's stride at 1"),
-    (encoder_list, "wrap the layers in nn.Sequential"),
-    (EncoderModule, "return the encoder as an nn.Sequential"),
-])
-def test_conv_encoder_mistakes_are_named(answer, fragment):
-    rejects(checks.check_conv_encoder, answer, fragment)
-
-
-def test_conv_encoder_shape_message_says_what_it_should_be():
-    message = rejects(checks.check_conv_encoder, encoder_floor_pooling, "outputs (N, 8, 3, 3), expected (N, 8, 4, 4)")
-    assert "stage 3" in message
-
-
-def test_conv_encoder_stub_and_bad_channels():
-    def stub(channels):
-        raise NotImplementedError()
-
-    rejects(checks.check_conv_encoder, stub, "not written yet")
-    with pytest.raises(ValueError, match="three positive ints"):
-        checks.check_conv_encoder(build_encoder, channels=(16, 8))
-
-
-# ---------------------------------------------------------------- 7.4 the decoder
+# ---------------------------------------------------------------- 7.1 the decoder
 
 
 def build_decoder(channels, last_padding=0, sigmoid=False, bias=True, mode="nearest"):
@@ -314,12 +73,446 @@ def test_conv_decoder_mistakes_are_named(answer, fragment):
     rejects(checks.check_conv_decoder, answer, fragment, channels=(16, 8, 4))
 
 
+def decoder_shared_relu(channels):
+    c1, c2, c3 = channels
+    relu, up = nn.ReLU(), nn.Upsample(scale_factor=2)  # one instance of each, reused
+    return nn.Sequential(nn.Conv2d(c3, c3, 3, padding=1), relu, up, nn.Conv2d(c3, c2, 3, padding=1), relu, up,
+                         nn.Conv2d(c2, c1, 3), relu, up, nn.Conv2d(c1, 1, 3, padding=1))
+
+
+def decoder_nearest_subclass(channels):
+    layers = [nn.UpsamplingNearest2d(scale_factor=2) if isinstance(m, nn.Upsample) else m
+              for m in build_decoder(channels)]
+    return nn.Sequential(*layers)
+
+
+def decoder_identity_and_blocks(channels):
+    layers = list(build_decoder(channels))
+    blocks = [nn.Sequential(*layers[i:i + 3]) for i in range(0, 9, 3)]
+    return nn.Sequential(*blocks, nn.Sequential(layers[9], nn.Identity()))
+
+
+def decoder_inplace_relu(channels):
+    return nn.Sequential(*[nn.ReLU(inplace=True) if isinstance(m, nn.ReLU) else m for m in build_decoder(channels)])
+
+
+def decoder_list(channels):
+    return list(build_decoder(channels))
+
+
+def decoder_no_relu(channels):
+    return nn.Sequential(*[m for m in build_decoder(channels) if not isinstance(m, nn.ReLU)])
+
+
+def decoder_5x5_last(channels):
+    layers = list(build_decoder(channels))
+    layers[9] = nn.Conv2d(channels[0], 1, 5, padding=2)
+    return nn.Sequential(*layers)
+
+
+def decoder_transposed(channels):
+    c1, c2, c3 = channels
+    return nn.Sequential(nn.ConvTranspose2d(c3, c2, 4), nn.ReLU(),
+                         nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),
+                         nn.ConvTranspose2d(c1, 1, 4, stride=2, padding=1))
+
+
+def test_conv_decoder_correct_answers_pass(capsys):
+    for answer in (build_decoder, decoder_bilinear, decoder_shared_relu, decoder_nearest_subclass,
+                   decoder_identity_and_blocks, decoder_inplace_relu):
+        checks.check_conv_decoder(answer)
+        checks.check_conv_decoder(answer, channels=(32, 16, 8))
+        checks.check_conv_decoder(answer, channels=(8, 4, 2), batch=3, seed=1)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 18 and "✗" not in out
+    assert "2,481 parameters" in out
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (decoder_list, "wrap the layers in nn.Sequential"),
+    (decoder_no_relu, "the decoder has 0 ReLUs, expected 3"),
+    (decoder_5x5_last, "use 3×3 kernels"),
+    (decoder_transposed, "uses transposed convolutions"),
+])
+def test_conv_decoder_more_mistakes_are_named(answer, fragment):
+    rejects(checks.check_conv_decoder, answer, fragment)
+
+
+def test_conv_decoder_stub():
+    def stub(channels):
+        raise NotImplementedError()
+
+    rejects(checks.check_conv_decoder, stub, "not written yet")
+
+
+# ---------------------------------------------------------------- 7.2 the receptive field
+
+
+def receptive_field(layers):
+    r, j = 1, 1
+    for k, s in layers:
+        r += (k - 1) * j
+        j *= s
+    return r
+
+
+def receptive_field_backward(layers):
+    r = 1
+    for k, s in reversed(layers):
+        r = (r - 1) * s + k
+    return r
+
+
+def receptive_field_numpy(layers):
+    import numpy as np
+
+    ks, ss = np.array([k for k, _ in layers]), np.array([s for _, s in layers])
+    jumps = np.concatenate([[1], np.cumprod(ss)[:-1]])
+    return np.int64(1 + ((ks - 1) * jumps).sum())
+
+
+def receptive_field_float(layers):
+    return 1.0 + sum((k - 1) * math.prod(s for _, s in layers[:i]) for i, (k, _) in enumerate(layers))
+
+
+def rf_no_strides(layers):
+    return 1 + sum(k - 1 for k, _ in layers)
+
+
+def rf_own_stride(layers):
+    r, j = 1, 1
+    for k, s in layers:
+        j *= s
+        r += (k - 1) * j
+    return r
+
+
+def rf_backward_forward_order(layers):
+    r = 1
+    for k, s in layers:
+        r = (r - 1) * s + k
+    return r
+
+
+def rf_product(layers):
+    return math.prod(k for k, _ in layers)
+
+
+def rf_sum(layers):
+    return sum(k for k, _ in layers)
+
+
+def rf_no_one(layers):
+    return receptive_field(layers) - 1
+
+
+def rf_off_by_jump(layers):
+    return receptive_field(layers) + 3
+
+
+def rf_string(layers):
+    return str(receptive_field(layers))
+
+
+def rf_fraction(layers):
+    return receptive_field(layers) + 0.5
+
+
+def test_receptive_field_correct_answers_pass(capsys):
+    for answer in (receptive_field, receptive_field_backward, receptive_field_numpy, receptive_field_float):
+        for seed in (0, 1, 2):
+            checks.check_receptive_field(answer, seed=seed)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 12 and "sees 22 × 22 pixels" in out
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (rf_no_strides, "ignored the strides"),
+    (rf_own_stride, "counted each layer's own stride"),
+    (rf_backward_forward_order, "applied the output-to-input recursion"),
+    (rf_product, "multiplied the kernel sizes"),
+    (rf_sum, "added the kernel sizes"),
+    (rf_no_one, "left out the 1 you start from"),
+    (rf_off_by_jump, "returned 39, expected 36"),
+    (rf_string, "returned str"),
+    (rf_fraction, "not a whole number"),
+])
+def test_receptive_field_mistakes_are_named(answer, fragment):
+    message = rejects(checks.check_receptive_field, answer, fragment)
+    assert "(k - 1)" not in message and "jump *=" not in message
+
+
+def test_receptive_field_first_case_tells_all_mistakes_apart():
+    from aecourse.checks import lesson07
+
+    layers = lesson07.RF_SETTINGS[0]
+    values = [v for _, v in lesson07._rf_mistakes(layers)] + [lesson07._receptive_field_reference(layers)]
+    assert len(set(values)) == len(values)
+
+
+def test_receptive_field_stub_and_crash():
+    def stub(layers):
+        raise NotImplementedError()
+
+    rejects(checks.check_receptive_field, stub, "not written yet")
+    rejects(checks.check_receptive_field, lambda layers: layers[0][2], "raised IndexError")
+
+
+# ---------------------------------------------------------------- 7.3 the taps of a transposed convolution
+
+
+def taps(n, kernel, stride, padding=0):
+    length = (n - 1) * stride + kernel
+    counts = torch.zeros(length, dtype=torch.long)
+    for i in range(n):
+        counts[stride * i: stride * i + kernel] += 1
+    return counts[padding: length - padding]
+
+
+def taps_formula(n, kernel, stride, padding=0):
+    out = []
+    for t in range((n - 1) * stride + kernel - 2 * padding):
+        pos = t + padding
+        out.append(sum(1 for u in range(kernel) if (pos - u) % stride == 0 and 0 <= (pos - u) // stride < n))
+    return torch.tensor(out)
+
+
+def taps_list(n, kernel, stride, padding=0):
+    return [float(v) for v in taps(n, kernel, stride, padding).tolist()]
+
+
+def taps_conv_zero_insertion(n, kernel, stride, padding=0):
+    x = torch.zeros(1, 1, (n - 1) * stride + 1)
+    x[..., ::stride] = 1  # zeros inserted between the inputs
+    y = torch.nn.functional.conv1d(x, torch.ones(1, 1, kernel), padding=kernel - 1)[0, 0]
+    return y[padding: len(y) - padding]
+
+
+def taps_no_crop(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, 0)
+
+
+def taps_crop_start(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, 0)[padding:]
+
+
+def taps_crop_end(n, kernel, stride, padding=0):
+    full = taps(n, kernel, stride, 0)
+    return full[:len(full) - padding]
+
+
+def taps_crop_twice_start(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, 0)[2 * padding:]
+
+
+def taps_swapped(n, kernel, stride, padding=0):
+    return taps(n, stride, kernel, padding)
+
+
+def taps_average(n, kernel, stride, padding=0):
+    return torch.full(((n - 1) * stride + kernel - 2 * padding,), kernel / stride)
+
+
+def taps_ceil(n, kernel, stride, padding=0):
+    return torch.full(((n - 1) * stride + kernel - 2 * padding,), math.ceil(kernel / stride))
+
+
+def taps_no_border(n, kernel, stride, padding=0):
+    return torch.tensor([sum(1 for u in range(kernel) if (t + padding - u) % stride == 0)
+                         for t in range((n - 1) * stride + kernel - 2 * padding)])
+
+
+def taps_library(n, kernel, stride, padding=0):
+    return torch.nn.functional.conv_transpose1d(torch.ones(1, 1, n), torch.ones(1, 1, kernel), stride=stride,
+                                                padding=padding)[0, 0]
+
+
+def taps_library_alias(n, kernel, stride, padding=0):
+    from torch import conv_transpose1d as upconv
+
+    return upconv(torch.ones(1, 1, n), torch.ones(1, 1, kernel), stride=stride, padding=padding)[0, 0]
+
+
+def taps_module(n, kernel, stride, padding=0):
+    layer = nn.ConvTranspose1d(1, 1, kernel, stride=stride, padding=padding, bias=False)
+    nn.init.ones_(layer.weight)
+    with torch.no_grad():
+        return layer(torch.ones(1, 1, n))[0, 0]
+
+
+def taps_off_by_one_inner(n, kernel, stride, padding=0):
+    out = taps(n, kernel, stride, padding).clone()
+    out[3] += 1
+    return out
+
+
+def taps_2d(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, padding)[None, :]
+
+
+def test_tap_counts_correct_answers_pass(capsys):
+    for answer in (taps, taps_formula, taps_list, taps_conv_zero_insertion):
+        for seed in (0, 1, 2):
+            checks.check_tap_counts(answer, seed=seed)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 12 and "✗" not in out
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (taps_no_crop, "did not crop the padding"),
+    (taps_crop_start, "cropped the padding from the start only"),
+    (taps_crop_end, "cropped the padding from the end only"),
+    (taps_crop_twice_start, "cropped 2·padding pixels from the start"),
+    (taps_swapped, "swapped the roles of kernel and stride"),
+    (taps_average, "gave every pixel k / s = 2.5 taps"),
+    (taps_ceil, "gave every pixel ceil(k / s) = 3 taps"),
+    (taps_no_border, "without the border effect"),
+    (taps_library, "called a transposed convolution"),
+    (taps_library_alias, "called a transposed convolution"),
+    (taps_module, "called a transposed convolution"),
+    (taps_off_by_one_inner, "output pixel 3 gets 3 taps, you counted 4"),
+    (taps_2d, "return a 1-D tensor"),
+])
+def test_tap_counts_mistakes_are_named(answer, fragment):
+    rejects(checks.check_tap_counts, answer, fragment)
+
+
+def test_tap_counts_stub_and_library_restored():
+    def stub(n, kernel, stride, padding=0):
+        raise NotImplementedError()
+
+    rejects(checks.check_tap_counts, stub, "not written yet")
+    rejects(checks.check_tap_counts, taps_library, "transposed convolution")
+    assert torch.equal(taps_library(5, 5, 2, 1).long(), taps(5, 5, 2, 1))  # the trap is gone again
+
+
+# ---------------------------------------------------------------- 7.4 and 7.5 predictions
+
+
+def test_prediction_7_4():
+    from aecourse.checks import lesson07
+
+    for written in ("B", "b", " B\n"):
+        checks.check_prediction_7_4(written)
+    for letter, why in lesson07.WHY_7_4.items():
+        if letter != "B":
+            rejects(checks.check_prediction_7_4, letter, f"{letter} is not what happens", why)
+    for bad in ("E", "AB", 2, "period 2"):
+        rejects(checks.check_prediction_7_4, bad, "expected one letter")
+    rejects(checks.check_prediction_7_4, None, "not written yet")
+
+
+def test_prediction_7_4_is_what_a_run_shows():
+    torch.manual_seed(0)
+    out = nn.ConvTranspose2d(8, 1, 2, stride=2)(torch.ones(1, 8, 5, 5))[0, 0].detach()
+    assert torch.equal(out, out[:2, :2].repeat(5, 5)) and len(set(out.flatten().tolist())) == 4
+
+
+def test_prediction_7_5(capsys):
+    for right in (1160, "1160", "1,160", 1160.0, torch.tensor(1160)):
+        checks.check_prediction_7_5(right)
+    assert capsys.readouterr().out.count("✓") == 5
+    layer = nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
+    assert sum(p.numel() for p in layer.parameters()) == 1160
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (1152, "left out the biases"),
+    (1168, "counted one bias per input channel"),
+    (4616, "multiplied by the stride squared"),
+    (2312, "multiplied by the stride"),
+    (392, "counted k weights per channel pair"),
+    (136, "left out the kernel's k × k taps"),
+    (152, "gave each input channel one k × k kernel"),
+    (80, "gave each output channel one k × k kernel"),
+    (1000, "is not the count. Count the weight tensor's entries"),
+    (1160.5, "not a whole number"),
+    ("many", "expected a whole number"),
+    (None, "not written yet"),
+])
+def test_prediction_7_5_mistakes(answer, fragment):
+    message = rejects(checks.check_prediction_7_5, answer, fragment)
+    assert "1,160" not in message
+
+
+# ---------------------------------------------------------------- 7.6 the parameter budget
+
+
+class Tiny(nn.Module):
+    """A stand-in autoencoder whose logits are chosen by hand: quality without training."""
+
+    def __init__(self, code=(8, 4, 4), extra=0, scale=1.0, probabilities=False):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.AdaptiveAvgPool2d(code[1:]), nn.Conv2d(1, code[0], 1))
+        self.pad = nn.Parameter(torch.zeros(extra))
+        self.scale, self.probabilities = scale, probabilities
+
+    def forward(self, x):
+        self.encoder(x)
+        if self.probabilities:
+            return x.clamp(0.01, 0.99)
+        return self.scale * (8 * x - 4)  # logits that follow the image: a sharp or a blurry copy
+
+
+@pytest.fixture
+def small_test_set(monkeypatch):
+    from aecourse.checks import lesson07
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(60, 1, 28, 28, generator=g) > 0.7).float()
+    monkeypatch.setattr(lesson07, "_budget_test_images", lambda: x)
+    monkeypatch.setenv("AECOURSE_MODE", "standard")
+    return x
+
+
+def test_param_budget_accepts_a_good_model(small_test_set, capsys):
+    model = Tiny()
+    model.train()
+    checks.check_param_budget(model)
+    out = capsys.readouterr().out
+    assert "✓ model_7_6" in out and "standard mode's target" in out
+    assert model.training and model.encoder.training  # modes restored on every submodule
+    checks.check_param_budget(Tiny(code=(2, 8, 8)))  # another code shape, 128 numbers
+    checks.check_param_budget(Tiny(extra=2_000 - 16))  # at the budget exactly
+
+
+def test_param_budget_keeps_eval_submodules(small_test_set):
+    model = Tiny()
+    model.train()
+    model.encoder.eval()
+    checks.check_param_budget(model)
+    assert model.training and not model.encoder.training
+
+
+@pytest.mark.parametrize("model, fragments", [
+    (Tiny(extra=2_500), ("2,516 parameters, 516 over the budget of 2,000",)),
+    (Tiny(code=(16, 4, 4)), ("the code has 256 numbers per image", "more than 128")),
+    (Tiny(scale=0.05), ("test BCE per pixel", "above the target 0.17 (standard mode's target)")),
+    (Tiny(probabilities=True), ("outputs all lie in [0, 1], probabilities rather than logits",)),
+    (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)), ("the model has no `encoder` module",)),
+    ("model", ("it must be the trained nn.Module itself",)),
+    (None, ("not written yet",)),
+])
+def test_param_budget_rejections(small_test_set, model, fragments):
+    rejects(checks.check_param_budget, model, *fragments)
+
+
+def test_param_budget_says_how_far_off(small_test_set):
+    message = rejects(checks.check_param_budget, Tiny(scale=0.1))
+    assert "above the target 0.17" in message and "on 60 held-out test images" in message
+
+
+def test_param_budget_smoke_target(small_test_set, monkeypatch, capsys):
+    monkeypatch.setenv("AECOURSE_MODE", "smoke")
+    checks.check_param_budget(Tiny())
+    assert "smoke mode's target" in capsys.readouterr().out
+
+
 def test_the_checks_are_fast():
     import time
 
     start = time.perf_counter()
-    checks.check_conv_output_size(conv_output_size)
-    checks.check_conv_transpose_output_size(conv_transpose_output_size)
-    checks.check_conv_encoder(build_encoder)
     checks.check_conv_decoder(build_decoder)
-    assert time.perf_counter() - start < 8.0  # under 2 s each on an idle CPU
+    checks.check_receptive_field(receptive_field)
+    checks.check_tap_counts(taps)
+    assert time.perf_counter() - start < 8.0

@@ -1,9 +1,11 @@
 """aecourse.checks for exercises 08: the reference answers pass, plausible mistakes are named."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.distributions import Independent, Normal, kl_divergence
+from torch.distributions import Independent, Normal
 
 from aecourse import checks
 from aecourse.checks import lesson08
@@ -18,7 +20,7 @@ def reparameterize(mu, log_var):
 
 
 def reparameterize_sqrt(mu, log_var):
-    return mu + log_var.exp().sqrt() * torch.randn(mu.shape)
+    return mu + log_var.exp().sqrt() * torch.randn(mu.shape, device=mu.device, dtype=mu.dtype)
 
 
 def reparameterize_rsample(mu, log_var):
@@ -26,7 +28,7 @@ def reparameterize_rsample(mu, log_var):
 
 
 def reparameterize_own_generator(mu, log_var):  # other draws: checked by their statistics
-    eps = torch.randn(mu.shape[::-1]).T
+    eps = torch.randn(mu.shape[::-1], device=mu.device).T
     return mu + torch.exp(0.5 * log_var) * eps
 
 
@@ -96,36 +98,94 @@ def rep_in_place(mu, log_var):
     return mu.add_(torch.exp(0.5 * log_var) * torch.randn_like(mu))
 
 
-def test_reparameterize_reference_passes(capsys):
+
+
+def rep_float64(mu, log_var):
+    return mu.double() + torch.exp(0.5 * log_var.double()) * torch.randn(mu.shape, dtype=torch.float64)
+
+
+def rep_cpu_noise(mu, log_var):
+    return mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape)
+
+
+def rep_cpu_noise_tuple(mu, log_var):
+    eps = torch.randn(*mu.shape)
+    return mu + (0.5 * log_var).exp() * eps
+
+
+def rep_shared_dims(mu, log_var):
+    return mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape[0], 1, device=mu.device)
+
+
+def rep_shared_dims_like(mu, log_var):
+    return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu[:, :1])
+
+
+def rep_shared_all(mu, log_var):
+    return mu + torch.exp(0.5 * log_var) * torch.randn((), device=mu.device)
+
+
+def rep_one_eps_row(mu, log_var):
+    return mu + torch.exp(0.5 * log_var) * torch.randn_like(mu[0])
+
+
+def reparameterize_sigma_first(mu, log_var):
+    sigma = log_var.mul(0.5).exp()
+    return torch.addcmul(mu, sigma, torch.randn_like(sigma))
+
+
+def reparameterize_validated_rsample(mu, log_var):
+    return Normal(mu, torch.exp(0.5 * log_var), validate_args=True).rsample()
+
+
+def reparameterize_float64_inside(mu, log_var):
+    eps = torch.randn_like(mu, dtype=torch.float64)
+    return (mu.double() + torch.exp(0.5 * log_var.double()) * eps).to(mu.dtype)
+
+
+def test_reparameterize_correct_answers_pass(capsys):
     checks.check_reparameterize(reparameterize)
-    checks.check_reparameterize(reparameterize, seed=1, batch=5, k=2)
-    checks.check_reparameterize(reparameterize_sqrt, seed=2)
-    checks.check_reparameterize(reparameterize_rsample)
-    checks.check_reparameterize(reparameterize_own_generator, seed=3, batch=16, k=3)
+    checks.check_reparameterize(reparameterize, seed=1, batch=10, k=2)
+    checks.check_reparameterize(reparameterize, seed=2, batch=1, k=20)
+    for answer in (reparameterize_sqrt, reparameterize_rsample, reparameterize_own_generator,
+                   reparameterize_sigma_first, reparameterize_validated_rsample, reparameterize_float64_inside):
+        checks.check_reparameterize(answer)
+        checks.check_reparameterize(answer, seed=3, batch=16, k=3)
     out = capsys.readouterr().out
-    assert "✓ reparameterize: z = mu + exp(0.5 · log_var) · eps" in out and "✓ reparameterize_own_generator" in out
+    assert out.count("✓") == 15 and "✗" not in out
 
 
 @pytest.mark.parametrize("answer, fragment", [
-    (rep_torch_normal, "sampling blocks gradients (torch.normal(mu, sigma) has zero gradient"),
+    (rep_torch_normal, "no gradient reaches mu or log_var"),
     (rep_sample, "no gradient reaches mu or log_var"),
     (rep_variance, "used the variance exp(log_var) as the standard deviation"),
     (rep_variance_other_draws, "used the variance exp(log_var) as the standard deviation"),
     (rep_log_var_as_sigma, "used log_var itself as the standard deviation"),
-    (rep_inverse_sigma, "which is 1 / sigma"),
+    (rep_inverse_sigma, "used 1 / sigma"),
     (rep_no_sigma, "left out sigma"),
     (rep_no_mu, "left out mu"),
     (rep_no_noise, "returned mu without noise"),
-    (rep_one_eps, "drew one eps for the whole batch"),
+    (rep_one_eps, "drew one noise vector for the whole batch"),
+    (rep_one_eps_row, "drew one noise vector for the whole batch"),
+    (rep_shared_dims, "shared it by all latent dimensions"),
+    (rep_shared_dims_like, "shared it by all latent dimensions"),
+    (rep_shared_all, "a single noise number for every entry"),
     (rep_uniform, "drew uniform noise"),
     (rep_seeded, "returned the same z on two calls"),
     (rep_detached_sigma, "no gradient reaches log_var"),
     (rep_no_grad, "no gradient reaches mu or log_var"),
     (rep_item, "returned a Python number"),
     (rep_in_place, "changed its input `mu` in place"),
+    (rep_float64, "returned float64, expected float32"),
+    (rep_cpu_noise, "made a tensor on the CPU"),
+    (rep_cpu_noise_tuple, "made a tensor on the CPU"),
 ])
 def test_reparameterize_mistakes_are_named(answer, fragment):
     rejects(checks.check_reparameterize, answer, fragment)
+
+
+def test_reparameterize_shared_dims_caught_with_one_example():
+    rejects(checks.check_reparameterize, rep_shared_dims, "shared it by all latent dimensions", seed=2, batch=1, k=20)
 
 
 def test_reparameterize_stub_and_shapes():
@@ -138,278 +198,413 @@ def test_reparameterize_stub_and_shapes():
     rejects(checks.check_reparameterize, lambda mu, log_var: (mu, log_var), "returned a tuple of 2 items")
 
 
-# ---------------------------------------------------------------- 8.2 the closed-form KL
+def test_reparameterize_messages_print_no_formula():
+    for answer in (rep_variance, rep_no_sigma, rep_one_eps, rep_torch_normal):
+        message = rejects(checks.check_reparameterize, answer)
+        assert "mu + sigma * eps" not in message and "exp(0.5 * log_var) * eps" not in message, message
 
 
-def kl_normal(mu, log_var):
-    return 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1)
+# ---------------------------------------------------------------- 8.2 the KL between two diagonal Gaussians
 
 
-def kl_torch(mu, log_var):
-    q = Independent(Normal(mu, torch.exp(0.5 * log_var)), 1)
-    return kl_divergence(q, Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1))
+def kl2(mu_q, log_var_q, mu_p, log_var_p):
+    return 0.5 * (log_var_p - log_var_q + (log_var_q.exp() + (mu_q - mu_p) ** 2) / log_var_p.exp() - 1).sum(dim=1)
 
 
-def kl_minus_half(mu, log_var):
-    return -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=1)
+def kl2_sigmas(mu_q, log_var_q, mu_p, log_var_p):
+    s_q, s_p = torch.exp(0.5 * log_var_q), torch.exp(0.5 * log_var_p)
+    return (torch.log(s_p / s_q) + (s_q**2 + (mu_q - mu_p) ** 2) / (2 * s_p**2) - 0.5).sum(-1)
 
 
-def _kl(terms):
-    return 0.5 * terms.sum(dim=1)
+def kl2_float64(mu_q, log_var_q, mu_p, log_var_p):
+    a = [t.double() for t in (mu_q, log_var_q, mu_p, log_var_p)]
+    return kl2(*a).float()
 
 
-def kl_sign(mu, log_var):
-    return 0.5 * torch.sum(1 + log_var - mu**2 - log_var.exp(), dim=1)
+def kl2_monte_carlo_free_cross_entropy(mu_q, log_var_q, mu_p, log_var_p):
+    cross = 0.5 * (log_var_p + (log_var_q.exp() + (mu_q - mu_p) ** 2) * torch.exp(-log_var_p))  # -E_q log p - c
+    entropy = 0.5 * (log_var_q + 1)  # H(q) - c
+    return (cross - entropy).sum(dim=1)
 
 
-def kl_no_half(mu, log_var):
-    return (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1)
+def _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, log_ratio=None, var=None, mean=None, minus=1.0, half=0.5):
+    vq, vp = log_var_q.exp(), log_var_p.exp()
+    log_ratio = log_var_p - log_var_q if log_ratio is None else log_ratio
+    var = vq / vp if var is None else var
+    mean = (mu_q - mu_p) ** 2 / vp if mean is None else mean
+    return (half * (log_ratio + var + mean - minus)).sum(dim=1)
 
 
-def kl_sigma_for_log(mu, log_var):
-    return _kl(mu**2 + log_var.exp() - 1 - torch.exp(0.5 * log_var))
+def kl2_swapped(mu_q, log_var_q, mu_p, log_var_p):
+    return kl2(mu_p, log_var_p, mu_q, log_var_q)
 
 
-def kl_sigma_for_var(mu, log_var):
-    return _kl(mu**2 + torch.exp(0.5 * log_var) - 1 - log_var)
+def kl2_sign(*a):
+    return -kl2(*a)
 
 
-def kl_log_sigma(mu, log_var):
-    return _kl(mu**2 + log_var.exp() - 1 - 0.5 * log_var)
+def kl2_no_half(*a):
+    return 2 * kl2(*a)
 
 
-def kl_var_for_log(mu, log_var):
-    return _kl(mu**2 + log_var.exp() - 1 - log_var.exp())
+def kl2_mean_dims(*a):
+    return kl2(*a) / a[0].shape[1]
 
 
-def kl_log_var_is_sigma(mu, log_var):
-    sigma = log_var
-    return _kl(mu**2 + sigma**2 - 1 - torch.log(sigma**2))
+def kl2_log_ratio_flipped(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, log_ratio=log_var_q - log_var_p)
 
 
-def kl_log_var_is_variance(mu, log_var):
-    return _kl(mu**2 + log_var - 1 - torch.log(log_var))
+def kl2_mean_not_scaled(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, mean=(mu_q - mu_p) ** 2)
 
 
-def kl_mean_over_dims(mu, log_var):
-    return 0.5 * (mu**2 + log_var.exp() - 1 - log_var).mean(dim=1)
+def kl2_var_not_scaled(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, var=log_var_q.exp())
 
 
-def kl_no_minus_one(mu, log_var):
-    return _kl(mu**2 + log_var.exp() - log_var)
+def kl2_std_ratio(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, var=torch.exp(0.5 * (log_var_q - log_var_p)))
 
 
-def kl_no_mu(mu, log_var):
-    return _kl(log_var.exp() - 1 - log_var)
+def kl2_mean_over_sigma(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, mean=(mu_q - mu_p) ** 2 / torch.exp(0.5 * log_var_p))
 
 
-def kl_swapped(mu, log_var):
-    return _kl((1 + mu**2) / log_var.exp() - 1 + log_var)
+def kl2_half_log(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, log_ratio=0.5 * (log_var_p - log_var_q))
 
 
-def kl_per_dim(mu, log_var):
-    return 0.5 * (mu**2 + log_var.exp() - 1 - log_var)
+def kl2_no_minus_one(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, minus=0.0)
 
 
-def kl_batch_mean(mu, log_var):
-    return kl_normal(mu, log_var).mean()
+def kl2_plus_means(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, mean=(mu_q + mu_p) ** 2 / log_var_p.exp())
 
 
-def kl_over_batch(mu, log_var):
-    return 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=0)
+def kl2_standard_prior(mu_q, log_var_q, mu_p, log_var_p):
+    return 0.5 * (mu_q**2 + log_var_q.exp() - 1 - log_var_q).sum(dim=1)
 
 
-def kl_detached(mu, log_var):
-    return kl_normal(mu.detach(), log_var.detach())
+def kl2_no_mean(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, mean=0 * mu_q)
 
 
-def test_kl_reference_agrees_with_torch_distributions():
-    mu, log_var = lesson08._codes(3, 6, 5)
-    torch.testing.assert_close(lesson08.kl_reference(mu, log_var), kl_normal(mu, log_var))
+def kl2_divided_by_q(mu_q, log_var_q, mu_p, log_var_p):
+    vq = log_var_q.exp()
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, var=vq / vq, mean=(mu_q - mu_p) ** 2 / vq)
 
 
-def test_kl_reference_passes(capsys):
-    checks.check_kl_normal(kl_normal)
-    checks.check_kl_normal(kl_torch, seed=1, batch=20, k=16)
-    checks.check_kl_normal(kl_minus_half, seed=2, batch=1, k=1)
-    assert "✓ kl_normal: equals torch.distributions.kl_divergence" in capsys.readouterr().out
+def kl2_library(mu_q, log_var_q, mu_p, log_var_p):
+    from torch.distributions import kl_divergence as kl_div  # another name
+
+    q = Independent(Normal(mu_q, torch.exp(0.5 * log_var_q)), 1)
+    return kl_div(q, Independent(Normal(mu_p, torch.exp(0.5 * log_var_p)), 1))
+
+
+def kl2_library_per_dim(mu_q, log_var_q, mu_p, log_var_p):
+    return torch.distributions.kl.kl_divergence(Normal(mu_q, torch.exp(0.5 * log_var_q)),
+                                                Normal(mu_p, torch.exp(0.5 * log_var_p))).sum(1)
+
+
+def kl2_detached(*a):
+    return kl2(*[t.detach() for t in a])
+
+
+def kl2_detached_prior(mu_q, log_var_q, mu_p, log_var_p):
+    return kl2(mu_q, log_var_q, mu_p.detach(), log_var_p.detach())
+
+
+def kl2_float64_out(*a):
+    return kl2(*[t.double() for t in a])
+
+
+def kl2_per_dim(mu_q, log_var_q, mu_p, log_var_p):
+    return 0.5 * (log_var_p - log_var_q + (log_var_q.exp() + (mu_q - mu_p) ** 2) / log_var_p.exp() - 1)
+
+
+def kl2_batch_sum(*a):
+    return kl2(*a).sum()
+
+
+def test_kl2_reference_agrees_with_torch_distributions():
+    args = [t.detach() for t in lesson08._kl2_inputs(0, 8, 4).values()]
+    torch.testing.assert_close(kl2(*args), lesson08.kl_diag_reference(*args))
+
+
+def test_kl2_correct_answers_pass(capsys):
+    for answer in (kl2, kl2_sigmas, kl2_float64, kl2_monte_carlo_free_cross_entropy):
+        checks.check_kl_diag_gaussians(answer)
+        checks.check_kl_diag_gaussians(answer, seed=1, batch=32, k=16)
+        checks.check_kl_diag_gaussians(answer, seed=2, batch=3, k=2)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 12 and "✗" not in out
 
 
 @pytest.mark.parametrize("answer, fragment", [
-    (kl_sign, "the KL has the wrong sign"),
-    (kl_no_half, "left out the factor 1/2"),
-    (kl_sigma_for_log, "subtracted sigma in the last term, where log sigma² belongs"),
-    (kl_sigma_for_var, "used sigma = exp(0.5 · log_var) in the second term"),
-    (kl_log_sigma, "used log sigma = 0.5 · log_var in the last term"),
-    (kl_var_for_log, "used sigma² = exp(log_var) in the last term"),
-    (kl_log_var_is_sigma, "treated log_var as sigma"),
-    (kl_log_var_is_variance, "treated log_var as the variance"),
-    (kl_mean_over_dims, "averaged over the latent dimensions"),
-    (kl_no_minus_one, "left out the − 1"),
-    (kl_no_mu, "left out mu²"),
-    (kl_swapped, "the arguments swapped"),
-    (kl_per_dim, "returned one KL per latent dimension, shape (B, K)"),
-    (kl_batch_mean, "returned one number for the batch"),
-    (kl_over_batch, "returned one value per latent dimension, shape (K,)"),
-    (kl_detached, "cut off from autograd"),
+    (kl2_swapped, "computed KL(p || q), the arguments swapped"),
+    (kl2_sign, "the KL has the wrong sign"),
+    (kl2_no_half, "left out the overall factor 1/2"),
+    (kl2_mean_dims, "averaged over the latent dimensions"),
+    (kl2_log_ratio_flipped, "the log-variance term has the wrong sign"),
+    (kl2_mean_not_scaled, "did not divide the squared mean difference by the prior's variance"),
+    (kl2_var_not_scaled, "did not divide q's variance by the prior's variance"),
+    (kl2_std_ratio, "used the ratio of standard deviations"),
+    (kl2_mean_over_sigma, "divided the squared mean difference by sigma_p, not by the variance"),
+    (kl2_half_log, "halved the log-variance term twice"),
+    (kl2_no_minus_one, "left out the − 1"),
+    (kl2_plus_means, "added the means where their difference belongs"),
+    (kl2_standard_prior, "ignored the prior's mean and variance"),
+    (kl2_no_mean, "left out the squared mean difference"),
+    (kl2_divided_by_q, "divided by q's variance where the prior's variance"),
+    (kl2_library, "called torch.distributions.kl_divergence"),
+    (kl2_library_per_dim, "called torch.distributions.kl_divergence"),
+    (kl2_detached, "no gradient reaches mu_q, log_var_q, mu_p, log_var_p"),
+    (kl2_detached_prior, "no gradient reaches mu_p, log_var_p"),
+    (kl2_float64_out, "returned float64, expected float32"),
+    (kl2_per_dim, "returned one KL per latent dimension"),
+    (kl2_batch_sum, "returned one number for the batch"),
 ])
-def test_kl_mistakes_are_named(answer, fragment):
-    rejects(checks.check_kl_normal, answer, fragment)
+def test_kl2_mistakes_are_named(answer, fragment):
+    rejects(checks.check_kl_diag_gaussians, answer, fragment)
 
 
-def test_kl_stub_crash_and_in_place():
-    def stub(mu, log_var):
+def test_kl2_messages_print_no_formula():
+    for answer in (kl2_swapped, kl2_no_minus_one, kl2_standard_prior, kl2_log_ratio_flipped):
+        message = rejects(checks.check_kl_diag_gaussians, answer)
+        assert "log_var_p - log_var_q" not in message and ".sum(" not in message and "/ sigma_p²)" not in message
+
+
+def test_kl2_unknown_mistake_shows_what_was_measured():
+    message = rejects(checks.check_kl_diag_gaussians, lambda a, b, c, d: kl2(a, b, c, d) + 0.01 * a[:, 0],
+                      "wrong values", "expected")
+    assert "swapped" not in message
+
+
+def test_kl2_stub_and_library_still_usable_after_the_check():
+    def stub(mu_q, log_var_q, mu_p, log_var_p):
         raise NotImplementedError()
 
-    def in_place(mu, log_var):
-        log_var.exp_()
-        return 0.5 * (mu**2 + log_var - 1 - log_var.log()).sum(dim=1)
-
-    rejects(checks.check_kl_normal, stub, "not written yet")
-    rejects(checks.check_kl_normal, lambda mu, log_var: mu.sum(dim=2), "raised IndexError",
-            "called with mu=tensor (8, 4)")
-    rejects(checks.check_kl_normal, in_place, "changed its input `log_var` in place")
+    rejects(checks.check_kl_diag_gaussians, stub, "not written yet")
+    rejects(checks.check_kl_diag_gaussians, kl2_library, "kl_divergence")
+    args = [t.detach() for t in lesson08._kl2_inputs(0, 8, 4).values()]
+    torch.testing.assert_close(kl2_library(*args), kl2(*args))  # the trap is gone again
 
 
-# ---------------------------------------------------------------- 8.3 the ELBO
+# ---------------------------------------------------------------- 8.3 a Gaussian decoder's log-likelihood
+
+LOG_2PI = math.log(2 * math.pi)
 
 
-def vae_loss(logits, x, mu, log_var, beta=1.0):
-    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
-    kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1)
-    return (recon + beta * kl).mean()
+def gll(x, mean, log_var):
+    return -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 / log_var.exp()).sum(dim=1)
 
 
-def vae_loss_probabilities(logits, x, mu, log_var, beta=1.0):
-    recon = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum") / len(x)
-    return recon + beta * kl_torch(mu, log_var).mean()
+def gll_sigma(x, mean, log_var):
+    sigma = torch.exp(0.5 * log_var)
+    return (-torch.log(sigma) - 0.5 * math.log(2 * torch.pi) - ((x - mean) / sigma) ** 2 / 2).sum(-1)
 
 
-def _recon(logits, x):
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+def gll_float64(x, mean, log_var):
+    return gll(x.double(), mean.double(), log_var.double()).to(x.dtype)
 
 
-def _kl_dims(mu, log_var):
-    return 0.5 * (mu**2 + log_var.exp() - 1 - log_var)
+def gll_torch_constant(x, mean, log_var):
+    const = torch.log(torch.tensor(2 * torch.pi))
+    return -0.5 * (const + log_var + (x - mean).pow(2) * torch.exp(-log_var)).sum(dim=1)
 
 
-def elbo_positive(logits, x, mu, log_var, beta=1.0):
-    return -vae_loss(logits, x, mu, log_var, beta)
+def gll_terms(x, mean, log_var, const=LOG_2PI, log_term=None, square=None, half=0.5):
+    log_term = log_var if log_term is None else log_term
+    square = (x - mean) ** 2 / log_var.exp() if square is None else square
+    return (-half * (const + log_term + square)).sum(dim=1)
 
 
-def elbo_kl_sign(logits, x, mu, log_var, beta=1.0):
-    return (_recon(logits, x).sum(dim=1) - beta * _kl_dims(mu, log_var).sum(dim=1)).mean()
+def gll_negative(*a):
+    return -gll(*a)
 
 
-def elbo_default_reduction(logits, x, mu, log_var, beta=1.0):
-    return F.binary_cross_entropy_with_logits(logits, x) + beta * _kl_dims(mu, log_var).sum(dim=1).mean()
+def gll_no_constant(x, mean, log_var):
+    return gll_terms(x, mean, log_var, const=0.0)
 
 
-def elbo_all_means(logits, x, mu, log_var, beta=1.0):
-    return F.binary_cross_entropy_with_logits(logits, x) + beta * _kl_dims(mu, log_var).mean()
+def gll_no_log_var(x, mean, log_var):
+    return gll_terms(x, mean, log_var, log_term=0 * log_var)
 
 
-def elbo_kl_mean_dims(logits, x, mu, log_var, beta=1.0):
-    return (_recon(logits, x).sum(dim=1) + beta * _kl_dims(mu, log_var).mean(dim=1)).mean()
+def gll_over_sigma(x, mean, log_var):
+    return gll_terms(x, mean, log_var, square=(x - mean) ** 2 / torch.exp(0.5 * log_var))
 
 
-def elbo_summed(logits, x, mu, log_var, beta=1.0):
-    return _recon(logits, x).sum() + beta * _kl_dims(mu, log_var).sum()
+def gll_times_var(x, mean, log_var):
+    return gll_terms(x, mean, log_var, square=(x - mean) ** 2 * log_var.exp())
 
 
-def elbo_recon_summed(logits, x, mu, log_var, beta=1.0):
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") + beta * _kl_dims(mu, log_var).sum(dim=1).mean()
+def gll_no_half(x, mean, log_var):
+    return gll_terms(x, mean, log_var, half=1.0)
 
 
-def elbo_kl_summed(logits, x, mu, log_var, beta=1.0):
-    return _recon(logits, x).sum(dim=1).mean() + beta * _kl_dims(mu, log_var).sum()
+def gll_double_log(x, mean, log_var):
+    return gll_terms(x, mean, log_var, log_term=2 * log_var)
 
 
-def elbo_bce_on_logits(logits, x, mu, log_var, beta=1.0):
-    recon = F.binary_cross_entropy(logits, x, reduction="none").sum(dim=1)
-    return (recon + beta * _kl_dims(mu, log_var).sum(dim=1)).mean()
+def gll_unit_variance(x, mean, log_var):
+    return -0.5 * (LOG_2PI + (x - mean) ** 2).sum(dim=1)
 
 
-def elbo_double_sigmoid(logits, x, mu, log_var, beta=1.0):
-    return vae_loss(torch.sigmoid(logits), x, mu, log_var, beta)
+def gll_mean_pixels(*a):
+    return gll(*a) / a[0].shape[1]
 
 
-def elbo_mse(logits, x, mu, log_var, beta=1.0):
-    recon = ((torch.sigmoid(logits) - x) ** 2).sum(dim=1)
-    return (recon + beta * _kl_dims(mu, log_var).sum(dim=1)).mean()
+def gll_log_pi(x, mean, log_var):
+    return gll_terms(x, mean, log_var, const=math.log(math.pi))
 
 
-def elbo_no_beta(logits, x, mu, log_var, beta=1.0):
-    return vae_loss(logits, x, mu, log_var, 1.0)
+def gll_library(x, mean, log_var):
+    from torch.distributions import Normal as Gaussian
+
+    return Gaussian(mean, torch.exp(0.5 * log_var)).log_prob(x).sum(dim=1)
 
 
-def elbo_beta_on_recon(logits, x, mu, log_var, beta=1.0):
-    return (beta * _recon(logits, x).sum(dim=1) + _kl_dims(mu, log_var).sum(dim=1)).mean()
+def gll_library_nll(x, mean, log_var):
+    return -F.gaussian_nll_loss(mean, x, log_var.exp(), full=True, reduction="none").sum(dim=1)
 
 
-def elbo_kl_wrong(logits, x, mu, log_var, beta=1.0):
-    return (_recon(logits, x).sum(dim=1) + beta * (mu**2).sum(dim=1)).mean()
+def gll_detached_var(x, mean, log_var):
+    return gll(x, mean, log_var.detach())
 
 
-def elbo_recon_wrong(logits, x, mu, log_var, beta=1.0):
-    return (_recon(logits, x).sum(dim=1) * 1.1 + beta * _kl_dims(mu, log_var).sum(dim=1)).mean()
+def gll_per_pixel(x, mean, log_var):
+    return -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 / log_var.exp())
 
 
-def elbo_per_image(logits, x, mu, log_var, beta=1.0):
-    return _recon(logits, x).sum(dim=1) + beta * _kl_dims(mu, log_var).sum(dim=1)
+def gll_float64_out(x, mean, log_var):
+    return gll(x.double(), mean.double(), log_var.double())
 
 
-def elbo_detached_mu(logits, x, mu, log_var, beta=1.0):
-    return vae_loss(logits, x, mu.detach(), log_var.detach(), beta)
-
-
-def test_elbo_reference_passes(capsys):
-    checks.check_elbo(vae_loss)
-    checks.check_elbo(vae_loss, seed=1, batch=3, d=50, k=7, beta=4.0)
-    checks.check_elbo(vae_loss_probabilities, seed=2, beta=0.5)
-    assert "✓ vae_loss: −log p(x | z) summed over pixels + beta · KL" in capsys.readouterr().out
+def test_gll_correct_answers_pass(capsys):
+    for answer in (gll, gll_sigma, gll_float64, gll_torch_constant):
+        checks.check_gaussian_log_likelihood(answer)
+        checks.check_gaussian_log_likelihood(answer, seed=1, batch=4, d=784)
+        checks.check_gaussian_log_likelihood(answer, seed=2, batch=9, d=3)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 12 and "✗" not in out
 
 
 @pytest.mark.parametrize("answer, fragment", [
-    (elbo_positive, "returned the ELBO itself"),
-    (elbo_kl_sign, "the KL term has the wrong sign"),
-    (elbo_default_reduction, "averaged the reconstruction term over the pixels"),
-    (elbo_all_means, "averaged both terms over their dimensions"),
-    (elbo_kl_mean_dims, "averaged the KL over the latent dimensions"),
-    (elbo_summed, "summed over the batch; average"),
-    (elbo_recon_summed, "summed the reconstruction term over the batch as well"),
-    (elbo_kl_summed, "summed the KL over the batch as well"),
-    (elbo_bce_on_logits, "passed the logits to F.binary_cross_entropy"),
-    (elbo_double_sigmoid, "a sigmoid twice"),
-    (elbo_mse, "computed the squared error"),
-    (elbo_no_beta, "left out beta (here beta = 3.0)"),
-    (elbo_beta_on_recon, "put beta on the reconstruction term"),
-    (elbo_kl_wrong, "the reconstruction term is right, the KL term is not"),
-    (elbo_recon_wrong, "the reconstruction term is wrong"),
-    (elbo_per_image, "returned one loss per image, shape (B,)"),
-    (elbo_detached_mu, "no gradient reaches mu, log_var"),
+    (gll_negative, "returned the negative log-likelihood"),
+    (gll_no_constant, "left out the constant log(2π)"),
+    (gll_no_log_var, "left out the log-variance term"),
+    (gll_over_sigma, "divided the squared error by sigma, not by the variance"),
+    (gll_times_var, "multiplied the squared error by the variance"),
+    (gll_no_half, "left out the factor 1/2"),
+    (gll_double_log, "used the log-variance where the log of the standard deviation belongs"),
+    (gll_unit_variance, "left out the variance altogether"),
+    (gll_mean_pixels, "averaged over the pixels"),
+    (gll_log_pi, "used log(π) where log(2π) belongs"),
+    (gll_library, "called a library log-density"),
+    (gll_library_nll, "called a library log-density"),
+    (gll_detached_var, "no gradient reaches log_var"),
+    (gll_per_pixel, "returned one log-density per pixel"),
+    (gll_float64_out, "returned float64, expected float32"),
 ])
-def test_elbo_mistakes_are_named(answer, fragment):
-    rejects(checks.check_elbo, answer, fragment)
+def test_gll_mistakes_are_named(answer, fragment):
+    rejects(checks.check_gaussian_log_likelihood, answer, fragment)
 
 
-def test_elbo_stub_and_in_place():
-    def stub(logits, x, mu, log_var, beta=1.0):
+def test_gll_stub_in_place_and_fallback():
+    def stub(x, mean, log_var):
         raise NotImplementedError()
 
-    def in_place(logits, x, mu, log_var, beta=1.0):
-        x[0, 0] = 1 - x[0, 0]
-        return vae_loss(logits, x, mu, log_var, beta)
+    def in_place(x, mean, log_var):
+        x -= mean.detach()
+        return gll(x, mean, log_var)
 
-    rejects(checks.check_elbo, stub, "not written yet")
-    rejects(checks.check_elbo, in_place, "changed its input `x` in place")
-    rejects(checks.check_elbo, lambda logits, x, mu, log_var, beta=1.0: vae_loss(logits, x, mu, log_var, beta).item(),
-            "returned a Python number")
+    rejects(checks.check_gaussian_log_likelihood, stub, "not written yet")
+    rejects(checks.check_gaussian_log_likelihood, in_place, "changed its input `x` in place")
+    message = rejects(checks.check_gaussian_log_likelihood, lambda x, m, lv: gll(x, m, lv) + 0.01 * x[:, 0],
+                      "wrong values", "expected")
+    assert "left out" not in message
 
 
-def test_elbo_names_the_reconstruction_mistake_when_the_kl_is_wrong_too():
-    def two_mistakes(logits, x, mu, log_var, beta=1.0):
-        kl = 0.5 * (mu**2 + log_var.exp() - 1 - torch.exp(0.5 * log_var)).sum(dim=1)
-        return F.binary_cross_entropy_with_logits(logits, x) + beta * kl.mean()
+# ---------------------------------------------------------------- 8.4 and 8.5 predictions
 
-    rejects(checks.check_elbo, two_mistakes, "the reconstruction term is wrong: it is averaged over the pixels")
+
+@pytest.mark.parametrize("check, right, explanations", [
+    (checks.check_prediction_8_4, "A", lesson08.WHY_8_4),
+    (checks.check_prediction_8_5, "B", lesson08.WHY_8_5),
+])
+def test_predictions(check, right, explanations, capsys):
+    for written in (right, right.lower(), f" {right}\n"):
+        check(written)
+    assert capsys.readouterr().out.count("✓") == 3
+    for letter, why in explanations.items():
+        if letter != right:
+            rejects(check, letter, f"{letter} is not what happens", why)
+            rejects(check, letter.lower(), why)
+    for bad in ("E", "AB", 1, "the first"):
+        rejects(check, bad, "expected one letter")
+    rejects(check, None, "not written yet")
+    assert len(set(explanations.values())) == len(explanations)
+
+
+def test_iwae_toy_matches_the_prediction():
+    exact, prior = checks.iwae_toy(q="posterior"), checks.iwae_toy(q="prior")
+    for k in (1, 10, 100, 1000):
+        assert abs(exact[k] - exact["log_px"]) < 1e-5
+    assert prior[1] < prior[10] < prior[100] < prior[1000] < prior["log_px"]
+
+
+# ---------------------------------------------------------------- 8.6 the beta experiment
+
+
+@pytest.fixture
+def fake_rate(monkeypatch):
+    """A stand-in for the training run: KL = 9 / beta nats, reconstruction 180 + 8 beta."""
+    calls = []
+
+    def fake(beta, train, test):
+        calls.append(beta)
+        return {"beta": beta, "kl": 9.0 / max(beta, 1e-3), "recon": 180 + 8 * beta}
+
+    monkeypatch.setattr(lesson08, "_train_rate", fake)
+    monkeypatch.setattr(lesson08, "_rate_data", lambda: (None, None))
+    lesson08._rate_cached.cache_clear()
+    yield calls
+    lesson08._rate_cached.cache_clear()
+
+
+def test_beta_rate_accepts_betas_in_the_band(fake_rate, capsys):
+    for beta in (3.0, 2.8, 3.2, torch.tensor(3.0), 3):
+        checks.check_beta_rate(beta)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 5 and "test KL of 3.00 nats" in out
+
+
+@pytest.mark.parametrize("beta, fragments", [
+    (1.0, ("beta = 1 gives a test KL of 9.00 nats", "6.00 nats above the target 3", "A larger beta")),
+    (2.5, ("3.60 nats", "0.60 nats above the target")),
+    (4.0, ("2.25 nats", "0.75 nats below the target", "A smaller beta")),
+    (10.0, ("0.90 nats", "2.10 nats below")),
+    (0.0, ("9000.00 nats", "above the target")),
+    (3.5, ("2.57 nats", "below the target")),
+])
+def test_beta_rate_rejects_weak_settings_with_the_distance(fake_rate, beta, fragments):
+    rejects(checks.check_beta_rate, beta, *fragments)
+
+
+def test_beta_rate_rejects_non_numbers(fake_rate):
+    rejects(checks.check_beta_rate, None, "not written yet")
+    rejects(checks.check_beta_rate, -1.0, "beta = -1.0 is negative")
+    rejects(checks.check_beta_rate, "3", "expected one number")
+    rejects(checks.check_beta_rate, True, "expected one number")
+    rejects(checks.check_beta_rate, float("nan"), "expected one number")
+    rejects(checks.check_beta_rate, [3.0], "expected one number")
+    assert fake_rate == []  # nothing was trained for them
+
+
+def test_vae_rate_is_cached_and_validates(fake_rate):
+    assert checks.vae_rate(2.0) == checks.vae_rate(2) and fake_rate == [2.0]
+    with pytest.raises(ValueError, match="non-negative"):
+        checks.vae_rate(-1)

@@ -1,182 +1,256 @@
-"""Checks for exercises 07 (convolutional): output sizes, and the encoder and decoder layer by layer.
+"""Checks for exercises 07 (convolutional): the decoder layer by layer, the receptive field, the taps of a
+transposed convolution, two predictions and the parameter-budget experiment.
 
-The output sizes are compared with what torch's own convolutions produce (F.conv1d and
-F.conv_transpose1d on a tensor of zeros) over many settings. The encoder and decoder are run one
-layer at a time, so that a wrong shape is reported at the layer where it first appears; then
-their parameter counts are compared with a reference built here.
+The receptive field is compared with what autograd finds (the inputs that one output unit's gradient
+reaches), the tap counts with F.conv_transpose1d on ones, the decoder with a reference built here.
+Messages name a mistake only when the answer matches it, and never print a reference formula.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
+import types
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import call, fail, passed
+from .core import call, check_choice, fail, passed, require_answer
 
-__all__ = ["check_conv_output_size", "check_conv_transpose_output_size", "check_conv_encoder", "check_conv_decoder"]  # what aecourse.checks exports from here
-
-# ---------------------------------------------------------------- output sizes
-
-
-def _conv_reference(n: int, k: int, s: int, p: int, d: int) -> int:
-    """Return the length that F.conv1d gives for an input of length n."""
-    return F.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p, dilation=d).shape[-1]
+__all__ = ["check_conv_decoder", "check_receptive_field", "check_tap_counts", "check_prediction_7_4",
+           "check_prediction_7_5", "check_param_budget"]  # what aecourse.checks exports from here
 
 
-def _transpose_reference(n: int, k: int, s: int, p: int, op: int, d: int) -> int:
-    """Return the length that F.conv_transpose1d gives for an input of length n."""
-    return F.conv_transpose1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s, padding=p,
-                              output_padding=op, dilation=d).shape[-1]
-
-
-def _conv_settings(seed: int) -> list[tuple[int, int, int, int, int]]:
-    """Return (n, kernel, stride, padding, dilation) settings for which a convolution is defined."""
-    grid = itertools.product([1, 4, 5, 7, 14, 28, 31], [1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2], [1, 2, 3])
-    settings = [c for c in grid if c[0] + 2 * c[3] >= c[4] * (c[1] - 1) + 1 and c[3] <= c[1] // 2 * c[4]]
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(settings) - 2, generator=g).tolist()
-    return settings[:2] + [settings[2 + i] for i in order]  # the two simplest first, then a shuffle
-
-
-def _transpose_settings(seed: int) -> list[tuple[int, int, int, int, int, int]]:
-    """Return (n, kernel, stride, padding, output_padding, dilation) settings torch accepts."""
-    grid = itertools.product([1, 4, 7, 14], [1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2], [0, 1, 2], [1, 2])
-    settings = [c for c in grid if c[4] < max(c[2], c[5]) and (c[0] - 1) * c[2] - 2 * c[3]
-                + c[5] * (c[1] - 1) + c[4] + 1 >= 1]
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(settings) - 2, generator=g).tolist()
-    return settings[:2] + [settings[2 + i] for i in order]
-
-
-def _as_number(name: str, value, call_text: str):
-    """Return value as an int, or as a float if it is one (judged later); fail on anything else."""
-    if isinstance(value, bool) or value is None:
-        fail(name, f"{call_text} returned {value!r}; return the output size, an int")
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            fail(name, f"{call_text} returned a tensor of shape {tuple(value.shape)}; return one int")
+def _as_int(name: str, value, call_text: str, what: str = "a size in pixels") -> int:
+    """Return value as an int if it is a whole number (int, integral float, one-element tensor); else fail."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
-    if isinstance(value, float):
-        return value
+    if hasattr(value, "item") and not isinstance(value, (int, float)):  # a NumPy scalar
+        try:
+            value = value.item()
+        except Exception:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(name, f"{call_text} returned {type(value).__name__} {value!r}; return a whole number (an int)")
+    if not math.isfinite(value) or value != int(value):
+        fail(name, f"{call_text} returned {value!r}, not a whole number: {what} is an int")
+    return int(value)
+
+
+# ---------------------------------------------------------------- 7.2 the receptive field
+
+
+def _receptive_field_reference(layers: list[tuple[int, int]]) -> int:
+    """Return how many inputs one output unit of a chain of 1-D windows depends on, found by autograd."""
+    n = 1
+    for k, s in reversed(layers):  # an input long enough for at least one output unit
+        n = (n - 1) * s + k
+    n += 4 * math.prod(s for _, s in layers)
+    x = torch.ones(1, 1, n, dtype=torch.float64, requires_grad=True)
+    h = x
+    for k, s in layers:
+        h = F.conv1d(h, torch.ones(1, 1, k, dtype=torch.float64), stride=s)  # every tap counts
+    h[0, 0, 1].backward()
+    return int((x.grad != 0).sum())
+
+
+def _rf_mistakes(layers) -> list[tuple[str, int]]:
+    def forward(update):
+        r, j = 1, 1
+        for k, s in layers:
+            r, j = update(r, j, k, s)
+        return r
+
+    backward_in_forward_order = 1
+    for k, s in layers:
+        backward_in_forward_order = (backward_in_forward_order - 1) * s + k
+    return [
+        ("ignored the strides: after a layer of stride s, one step of the next layer spans s inputs, "
+         "so the growth of later layers is multiplied by the product of the earlier strides",
+         forward(lambda r, j, k, s: (r + (k - 1), j))),
+        ("counted each layer's own stride in its growth: a layer's kernel spreads over the spacing "
+         "made by the strides BEFORE it, not including its own",
+         forward(lambda r, j, k, s: (r + (k - 1) * j * s, j * s))),
+        ("applied the output-to-input recursion (r ← (r − 1)·s + k) from the first layer on; it walks from "
+         "the output unit back to the input, so it starts at the last layer", backward_in_forward_order),
+        ("multiplied the kernel sizes: windows of successive layers overlap, they do not multiply",
+         math.prod(k for k, _ in layers)),
+        ("added the kernel sizes: successive windows overlap by all but (k − 1) of their inputs, and the "
+         "strides spread them", sum(k for k, _ in layers)),
+        ("left out the 1 you start from (one output unit sees one position before any layer)",
+         forward(lambda r, j, k, s: (r + (k - 1) * j, j * s)) - 1),
+    ]
+
+
+RF_SETTINGS = [
+    [(3, 1), (2, 2), (5, 3), (3, 2), (2, 1)],
+    [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1), (2, 2)],  # lesson 07's encoder (pooling rounds up: same field)
+    [(7, 2), (3, 2), (3, 1)],
+    [(5, 1)],
+    [(2, 2), (2, 2), (2, 2), (2, 2)],
+    [(4, 3), (1, 1), (3, 2)],
+]
+
+
+def check_receptive_field(fn, seed: int = 0) -> None:
+    """Check receptive_field(layers): inputs per side that one output unit sees, for (kernel, stride) layers (lesson 07)."""
+    name = getattr(fn, "__name__", "receptive_field")
+    cases = {0: RF_SETTINGS[:3], 1: RF_SETTINGS[:1] + RF_SETTINGS[3:]}.get(seed, RF_SETTINGS)
+    for layers in cases:
+        text = f"{name}({layers})"
+        got = _as_int(name, call(name, fn, layers=list(layers)), text)
+        want = _receptive_field_reference(layers)
+        if got == want:
+            continue
+        mistakes = _rf_mistakes(layers)
+        values = [v for _, v in mistakes]
+        for message, value in mistakes:
+            if value != want and got == value and values.count(value) == 1:  # an ambiguous match names nothing
+                fail(name, f"{message} (seen for {text}: {got}, expected {want})")
+        fail(name, f"{text} returned {got}, expected {want} (autograd: one output unit's gradient reaches "
+                   f"{want} consecutive inputs)")
+    lesson = _receptive_field_reference(RF_SETTINGS[1])
+    passed(name, f"agrees with autograd on {len(cases)} stacks of layers; a code unit of lesson 07's "
+                 f"encoder sees {lesson} × {lesson} pixels (seed {seed})")
+
+
+# ---------------------------------------------------------------- 7.3 the taps of a transposed convolution
+
+TAPS_BANNED = ("called a transposed convolution (F.conv_transpose1d, conv_transpose2d or nn.ConvTranspose*, "
+               "under some name): this exercise asks you to count the taps yourself; the check compares your "
+               "counts with F.conv_transpose1d on ones")
+_BANNED_TRANSPOSED = [(F, "conv_transpose1d"), (F, "conv_transpose2d"), (F, "conv_transpose3d"),
+                      (torch, "conv_transpose1d"), (torch, "conv_transpose2d"), (torch, "conv_transpose3d")]
+
+
+def _tap_reference(n: int, k: int, s: int, p: int) -> torch.Tensor:
+    return F.conv_transpose1d(torch.ones(1, 1, n, dtype=torch.float64), torch.ones(1, 1, k, dtype=torch.float64),
+                              stride=s, padding=p)[0, 0]
+
+
+def _uncropped(n: int, k: int, s: int) -> torch.Tensor:
+    return _tap_reference(n, k, s, 0)
+
+
+class _Banned(Exception):
+    """Raised inside a probe when the answer calls the library function the exercise asks it to replace."""
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _uses_banned(fn: Callable) -> bool:
+    """Return whether fn's code refers, by a global or closure name, to a banned function or class."""
+    banned = {id(getattr(owner, attr)) for owner, attr in _BANNED_TRANSPOSED}
+    banned |= {id(nn.ConvTranspose1d), id(nn.ConvTranspose2d), id(nn.ConvTranspose3d)}
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    globals_ = getattr(fn, "__globals__", {})
+    values = [globals_.get(n) for n in _code_names(code)]
+    values += [c.cell_contents for c in (getattr(fn, "__closure__", None) or ()) if _cell_ok(c)]
+    return any(id(v) in banned for v in values)
+
+
+def _cell_ok(cell) -> bool:
     try:
-        return int(value.__index__())
-    except (AttributeError, TypeError):
-        fail(name, f"{call_text} returned {type(value).__name__}; return the output size, an int")
+        cell.cell_contents  # noqa: B018
+        return True
+    except ValueError:
+        return False
 
 
-def _plainness(setting: tuple) -> tuple:
-    """Order settings from plain (no dilation, no padding, stride 1, kernel 3, large n) to unusual."""
-    n, k, s = setting[:3]
-    return (setting[-1], *setting[3:-1][::-1], s, abs(k - 3), -n)
+def _probe_banned(name: str, fn: Callable, args: dict) -> None:
+    if _uses_banned(fn):
+        fail(name, TAPS_BANNED)
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr in _BANNED_TRANSPOSED]
+
+    def trap(*_, **__):
+        raise _Banned
+
+    try:
+        for owner, attr, _ in saved:
+            setattr(owner, attr, trap)
+        fn(*args.values())
+    except _Banned:
+        fail(name, TAPS_BANNED)
+    except Exception:
+        pass  # core.call reports it
+    finally:
+        for owner, attr, value in saved:
+            setattr(owner, attr, value)
 
 
-def _size_check(name: str, fn: Callable, settings: list, arg_names: tuple, reference: Callable,
-                mistakes: list, what: str) -> int:
-    """Call fn on every setting; on the first disagreement with reference, name the mistake it matches."""
-    got = []
-    for setting in settings:
-        args = dict(zip(arg_names, setting, strict=True))
-        text = f"{name}({', '.join(f'{k}={v}' for k, v in args.items())})"
-        got.append((setting, text, _as_number(name, call(name, fn, **args), text)))
-    wrong = sorted(((s, text, out) for s, text, out in got if out != reference(*s)),
-                   key=lambda w: _plainness(w[0]))  # show the plainest wrong setting
-    floats = [(text, out) for _, text, out in sorted(got, key=lambda g: _plainness(g[0]))
-              if isinstance(out, float)]
-    if not wrong and floats:
-        text, out = floats[0]
-        fail(name, f"{text} returned {out!r}, a float; the size of a tensor is an int: use integer "
-                   "division // (it rounds down) instead of /, or wrap the result in int()")
-    if not wrong:
-        return len(settings)
-    for message, formula in mistakes:
-        if all(out == formula(*s) for s, _, out in got):
-            setting, text, out = wrong[0]
-            fail(name, f"{message} (e.g. {text} returned {out}, {what} gives {reference(*setting)})")
-    setting, text, out = wrong[0]
-    if isinstance(out, float):
-        fail(name, f"{text} returned {out!r}; a size is a whole number: the window fits floor(...) "
-                   f"times, so round down with // ({what} gives {reference(*setting)})")
-    fail(name, f"{text} returned {out}, {what} gives {reference(*setting)} "
-               f"({len(wrong)} of {len(settings)} settings are wrong)")
-    return 0
+TAP_SETTINGS = [(5, 5, 2, 1), (6, 3, 2, 1), (4, 4, 2, 1), (7, 7, 3, 2), (3, 2, 2, 0), (6, 5, 3, 0),
+                (8, 3, 1, 1), (5, 6, 4, 2)]
 
 
-def check_conv_output_size(fn, seed: int = 0) -> None:
-    """Check conv_output_size(n, kernel, stride, padding, dilation) against F.conv1d (lesson 07)."""
-    name = getattr(fn, "__name__", "conv_output_size")
-    span = lambda k, d: d * (k - 1)  # noqa: E731 (the dilated kernel covers span + 1 pixels)
-    mistakes = [
-        ("divided with / and kept the fraction: the window fits a whole number of times; round down with "
-         "integer division //", lambda n, k, s, p, d: (n + 2 * p - span(k, d) - 1) / s + 1),
-        ("rounded up (or to the nearest): a window that would stick out past the padding is not computed, "
-         "so round down with //", lambda n, k, s, p, d: math.ceil((n + 2 * p - span(k, d) - 1) / s) + 1),
-        ("rounded to the nearest: a window that would stick out past the padding is not computed, "
-         "so round down with //", lambda n, k, s, p, d: round((n + 2 * p - span(k, d) - 1) / s) + 1),
-        ("forgot the + 1: the first window sits at position 0, and (n + 2p − d(k − 1) − 1) // s counts only "
-         "the steps after it", lambda n, k, s, p, d: (n + 2 * p - span(k, d) - 1) // s),
-        ("counted the padding once: padding is added on both sides, so the padded length is n + 2·padding",
-         lambda n, k, s, p, d: (n + p - span(k, d) - 1) // s + 1),
-        ("ignored the dilation: a kernel of size k with dilation d spans d·(k − 1) + 1 pixels",
-         lambda n, k, s, p, d: (n + 2 * p - k) // s + 1),
-        ("took the dilated kernel to span d·k pixels; it spans d·(k − 1) + 1 (k taps, d − 1 gaps between "
-         "neighbours)", lambda n, k, s, p, d: (n + 2 * p - d * k) // s + 1),
-        ("left out the − 1 inside the floor: it is floor((n + 2p − d(k − 1) − 1) / s) + 1",
-         lambda n, k, s, p, d: (n + 2 * p - span(k, d)) // s + 1),
-        ("divided the + 1 by the stride too: it is floor((n + 2p − d(k − 1) − 1) / s) + 1, the + 1 outside",
-         lambda n, k, s, p, d: (n + 2 * p - span(k, d) - 1 + 1) // s),
-        ("ignored the stride: a stride s moves the window s pixels at a time, so divide by s",
-         lambda n, k, s, p, d: n + 2 * p - span(k, d)),
-    ]
-    count = _size_check(name, fn, _conv_settings(seed), ("n", "kernel", "stride", "padding", "dilation"),
-                        _conv_reference, mistakes, "F.conv1d")
-    passed(name, f"agrees with torch's convolution on all {count} settings of size, kernel, stride, "
-                 f"padding and dilation (seed {seed})")
+def _taps_as_tensor(name: str, out, text: str) -> torch.Tensor:
+    if isinstance(out, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in out):
+        out = torch.tensor(out, dtype=torch.float64)
+    if not isinstance(out, torch.Tensor):
+        fail(name, f"{text} returned {type(out).__name__}; return a 1-D tensor of counts, one per output pixel")
+    if out.dim() != 1:
+        fail(name, f"{text} returned shape {tuple(out.shape)}; return a 1-D tensor, one count per output pixel")
+    return out.detach().double()
 
 
-def check_conv_transpose_output_size(fn, seed: int = 0) -> None:
-    """Check conv_transpose_output_size(n, kernel, stride, padding, output_padding, dilation) (lesson 07)."""
-    name = getattr(fn, "__name__", "conv_transpose_output_size")
-    span = lambda k, d: d * (k - 1)  # noqa: E731
-    mistakes = [
-        ("multiplied n by the stride; the first and the last of n inputs placed s pixels apart "
-         "are (n − 1)·s pixels apart, so the formula starts with (n − 1)·s", lambda n, k, s, p, op, d: n * s - 2 * p + span(k, d) + op + 1),
-        ("left out the output_padding: it adds output_padding rows at the end",
-         lambda n, k, s, p, op, d: (n - 1) * s - 2 * p + span(k, d) + 1),
-        ("subtracted the padding once: a transposed convolution crops `padding` pixels from both ends, "
-         "so subtract 2·padding", lambda n, k, s, p, op, d: (n - 1) * s - p + span(k, d) + op + 1),
-        ("added the padding: a transposed convolution undoes a convolution's padding, so it crops "
-         "2·padding pixels (− 2·padding)", lambda n, k, s, p, op, d: (n - 1) * s + 2 * p + span(k, d) + op + 1),
-        ("ignored the dilation: the kernel spans d·(k − 1) + 1 pixels",
-         lambda n, k, s, p, op, d: (n - 1) * s - 2 * p + (k - 1) + op + 1),
-        ("forgot the + 1: it is (n − 1)·s − 2p + d·(k − 1) + output_padding + 1",
-         lambda n, k, s, p, op, d: (n - 1) * s - 2 * p + span(k, d) + op),
-        ("used the formula of an ordinary convolution; a transposed convolution goes the other way: "
-         "(n − 1)·s − 2p + d·(k − 1) + output_padding + 1",
-         lambda n, k, s, p, op, d: (n + 2 * p - span(k, d) - 1) // s + 1),
-    ]
-    count = _size_check(name, fn, _transpose_settings(seed),
-                        ("n", "kernel", "stride", "padding", "output_padding", "dilation"),
-                        _transpose_reference, mistakes, "F.conv_transpose1d")
-    passed(name, f"agrees with torch's transposed convolution on all {count} settings (seed {seed})")
+def _tap_mistakes(n: int, k: int, s: int, p: int, length: int) -> list[tuple[str, torch.Tensor]]:
+    full = _uncropped(n, k, s)
+    ref = _tap_reference(n, k, s, p)
+    return [
+        ("did not crop the padding: `padding` removes that many output pixels from EACH end", full),
+        ("cropped the padding from the start only; it is cropped from both ends", full[p:]),
+        ("cropped the padding from the end only; it is cropped from both ends", full[:len(full) - p]),
+        ("cropped 2·padding pixels from the start; padding pixels come off each end",
+         full[2 * p:] if p else None),
+        ("swapped the roles of kernel and stride", _tap_reference(n, s, k, p) if p < s else None),
+        (f"gave every pixel k / s = {k / s:g} taps (the interior average); the count varies with the position "
+         "(its phase) and falls off at the borders", torch.full((length,), k / s, dtype=torch.float64)),
+        (f"gave every pixel ceil(k / s) = {math.ceil(k / s)} taps; pixels of some phases get fewer, and "
+         "the borders fewer still", torch.full((length,), float(math.ceil(k / s)), dtype=torch.float64)),
+        (f"gave every pixel floor(k / s) = {k // s} taps; pixels of some phases get more, and the borders fewer",
+         torch.full((length,), float(k // s), dtype=torch.float64)),
+        ("counted the taps without the border effect (the interior pattern repeated to the ends): near the "
+         "ends fewer input pixels paint",
+         torch.tensor([float(sum(1 for u in range(k) if (t + p - u) % s == 0)) for t in range(length)],
+                      dtype=torch.float64)),
+    ] + ([("returned 1 where a pixel gets no tap: count 0 there", ref.clamp(min=1))] if (ref == 0).any() else [])
 
 
-# ---------------------------------------------------------------- encoder and decoder, layer by layer
+def check_tap_counts(fn, seed: int = 0) -> None:
+    """Check tap_counts(n, kernel, stride, padding): kernel taps per output pixel of a transposed convolution (lesson 07)."""
+    name = getattr(fn, "__name__", "tap_counts")
+    settings = TAP_SETTINGS[:4] if seed == 0 else TAP_SETTINGS[4:] if seed == 1 else TAP_SETTINGS[::-1]
+    _probe_banned(name, fn, {"n": 5, "kernel": 5, "stride": 2, "padding": 1})
+    for n, k, s, p in settings:
+        text = f"{name}(n={n}, kernel={k}, stride={s}, padding={p})"
+        out = _taps_as_tensor(name, call(name, fn, n=n, kernel=k, stride=s, padding=p), text)
+        ref = _tap_reference(n, k, s, p)
+        if out.shape == ref.shape and torch.equal(out, ref):
+            continue
+        mistakes = [(m, v) for m, v in _tap_mistakes(n, k, s, p, len(ref))
+                     if v is not None and not (v.shape == ref.shape and torch.equal(v, ref))]
+        matches = [m for m, v in mistakes if v.shape == out.shape and torch.allclose(out, v)]
+        if len(matches) == 1:  # two mistakes that give the same counts here name neither
+            fail(name, f"{matches[0]} (seen for {text})")
+        if out.shape != ref.shape:
+            fail(name, f"{text} returned {len(out)} counts; the transposed convolution's output has "
+                       f"{len(ref)} pixels")
+        i = int((out != ref).nonzero()[0])
+        fail(name, f"{text}: output pixel {i} gets {ref[i]:g} taps, you counted {out[i]:g} (all counts: "
+                   f"expected {ref.int().tolist()}, got {[round(v, 3) for v in out.tolist()]})")
+    passed(name, f"agrees with F.conv_transpose1d on ones for {len(settings)} settings (seed {seed})")
 
 
-def _encoder_plan(channels) -> list[tuple[nn.Module, str]]:
-    """Return the reference encoder's layers, each with the stage it belongs to."""
-    plan, c_in = [], 1
-    for i, c in enumerate(channels, start=1):
-        where = f"stage {i}"
-        plan += [(nn.Conv2d(c_in, c, 3, padding=1), where), (nn.ReLU(), where),
-                 (nn.MaxPool2d(2, ceil_mode=True), where)]
-        c_in = c
-    return plan
+# ---------------------------------------------------------------- 7.1 the decoder, layer by layer
 
 
 def _decoder_plan(channels) -> list[tuple[nn.Module, str]]:
@@ -200,11 +274,18 @@ def _leaves(name: str, part: str, module) -> list[nn.Module]:
                    "nn.Sequential blocks are fine), so that the check can follow the shapes layer by layer")
     out = []
     for child in module:
-        out += _leaves(name, part, child) if isinstance(child, nn.Sequential) else [child]
+        if isinstance(child, nn.Sequential):
+            out += _leaves(name, part, child)
+        elif not isinstance(child, nn.Identity):  # an Identity changes nothing: it is not a layer to compare
+            out.append(child)
     return out
 
 
 def _kind(layer: nn.Module) -> str:
+    """Return the layer's kind; subclasses count as their base (nn.UpsamplingNearest2d is an nn.Upsample)."""
+    for base in (nn.Upsample, nn.ReLU, nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.Sigmoid):
+        if isinstance(layer, base):
+            return base.__name__
     return type(layer).__name__
 
 
@@ -248,6 +329,9 @@ def _type_problem(part: str, got: list[str], want: list[str], where: str) -> str
     if part == "encoder" and got.count("Conv2d") == want.count("Conv2d") and "MaxPool2d" not in got:
         return ("the encoder has no MaxPool2d; halve the size after each ReLU with nn.MaxPool2d(2, ceil_mode=True) "
                 "rather than with a strided convolution")
+    if "ConvTranspose2d" in got and "ConvTranspose2d" not in want:
+        return (f"the {part} uses transposed convolutions (ConvTranspose2d); this {part} enlarges with "
+                "nn.Upsample and then convolves with nn.Conv2d, as in the table")
     if got.count("ReLU") < want.count("ReLU"):
         return (f"the {part} has {got.count('ReLU')} ReLUs, expected {want.count('ReLU')}: one after every "
                 f"convolution{' but the last (logits)' if part == 'decoder' else ''}; without them "
@@ -309,22 +393,6 @@ def _channels(name: str, channels) -> tuple[int, int, int]:
     return channels
 
 
-def check_conv_encoder(fn, channels=(16, 8, 8), batch: int = 2, seed: int = 0) -> None:
-    """Check build_encoder(channels): three stages of 3×3 conv, ReLU, 2×2 max pooling, 28 → 4 (lesson 07)."""
-    name = getattr(fn, "__name__", "build_encoder")
-    channels = _channels(name, channels)
-    module = call(name, fn, channels=channels)
-    plan = _encoder_plan(channels)
-    x = torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
-    _trace(name, "encoder", module, plan, x, channels)
-    _params(name, "encoder", module, plan, channels)
-    with torch.no_grad():
-        z = module(x)
-    c3 = channels[-1]
-    passed(name, f"(N, 1, 28, 28) → (N, {channels[0]}, 14, 14) → (N, {channels[1]}, 7, 7) → "
-                 f"{_shape(z)}, a code of {c3 * 16} numbers; {_count(module):,} parameters")
-
-
 def check_conv_decoder(fn, channels=(16, 8, 8), batch: int = 2, seed: int = 0) -> None:
     """Check build_decoder(channels): the encoder mirrored with upsampling, 4 → 28, ending in logits (lesson 07)."""
     name = getattr(fn, "__name__", "build_decoder")
@@ -338,3 +406,148 @@ def check_conv_decoder(fn, channels=(16, 8, 8), batch: int = 2, seed: int = 0) -
     passed(name, f"(N, {c3}, 4, 4) → (N, {c3}, 8, 8) → (N, {c2}, 16, 16) → (N, {c1}, 28, 28) → "
                  f"(N, 1, 28, 28) logits; "
                  f"{_count(module):,} parameters")
+
+
+# ---------------------------------------------------------------- 7.4 predict: a kernel of 2 with stride 2
+
+WHY_7_4 = {
+    "A": "no two copies overlap, so every output pixel gets exactly one tap, but not the SAME tap: pixel "
+         "(2i + u, 2j + v) gets weight w[u, v], so a constant input comes out as the 2 × 2 kernel tiled",
+    "B": "every input pixel paints the same 2 × 2 kernel next to its neighbour's, without overlap: a constant "
+         "input comes out as the kernel tiled, a pattern of period 2 unless all four weights (summed over the "
+         "input channels) happen to be equal",
+    "C": "each copy is 2 pixels wide and the copies sit 2 pixels apart, so the pattern repeats every 2 pixels, "
+         "not every 4",
+    "D": "with kernel 2, stride 2 and no padding, the border pixels are painted by one copy like all the others; "
+         "the pattern is the same at the border as inside",
+}
+
+
+def check_prediction_7_4(answer) -> None:
+    """Grade prediction 7.4: what ConvTranspose2d(kernel 2, stride 2) at initialisation makes of a constant input (lesson 07)."""
+    check_choice("prediction_7_4", answer, "B", WHY_7_4)
+
+
+# ---------------------------------------------------------------- 7.5 predict: a transposed layer's parameters
+
+PARAMS_7_5 = (16, 8, 3)  # in_channels, out_channels, kernel of nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)
+
+
+def check_prediction_7_5(answer) -> None:
+    """Grade prediction 7.5: the number of parameters of nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1) (lesson 07)."""
+    name = "prediction_7_5"
+    require_answer(name, answer, "prediction_7_5 to a whole number")
+    if isinstance(answer, str):
+        try:
+            answer = float(answer.replace(",", "").replace("_", "").strip())
+        except ValueError:
+            fail(name, f"expected a whole number, got {answer!r}")
+    got = _as_int(name, answer, "your prediction", "a number of parameters")
+    c_in, c_out, k = PARAMS_7_5
+    weights = c_in * c_out * k * k
+    right = weights + c_out
+    known = {
+        weights: "left out the biases: a ConvTranspose2d has bias=True by default, one per output channel",
+        weights + c_in: "counted one bias per input channel; a layer adds one bias per OUTPUT channel (8 here)",
+        weights * 4 + c_out: "multiplied by the stride squared: stride, padding and output_padding change where "
+                             "the copies go, not how many weights there are",
+        weights * 2 + c_out: "multiplied by the stride: stride, padding and output_padding change where the "
+                             "copies go, not how many weights there are",
+        c_in * c_out * k + c_out: "counted k weights per channel pair; the kernel is k × k",
+        c_in * c_out + c_out: "left out the kernel's k × k taps: each pair of channels has a k × k kernel",
+        c_in * k * k + c_out: "gave each input channel one k × k kernel; there is one per PAIR of input and "
+                              "output channels",
+        c_out * k * k + c_out: "gave each output channel one k × k kernel; there is one per PAIR of input and "
+                               "output channels",
+    }
+    if got == right:
+        passed(name, f"{right:,} is right: a weight tensor of shape ({c_in}, {c_out}, {k}, {k}), "
+                     f"{weights:,} numbers, and {c_out} biases; stride and padding add none")
+        return
+    if got in known:
+        fail(name, f"{got:,} is not the count: you {known[got]}")
+    fail(name, f"{got:,} is not the count. Count the weight tensor's entries (one {k} × {k} kernel per pair of "
+               "input and output channels) and the biases (one per output channel)")
+
+
+# ---------------------------------------------------------------- 7.6 experiment: a parameter budget
+
+BUDGET_PARAMS, BUDGET_CODE = 2_000, 128
+BUDGET_TARGETS = {"smoke": 0.45, "standard": 0.17, "full": 0.17}  # test BCE per pixel
+BUDGET_N_TEST = 1_000
+
+
+@functools.lru_cache(maxsize=1)
+def _budget_test_images() -> torch.Tensor:
+    from aecourse.data import load_mnist
+
+    x_test, _ = load_mnist("test")
+    return x_test[-BUDGET_N_TEST:]  # (1000, 1, 28, 28) grey levels, never used for training in the notebook
+
+
+def _budget_target() -> tuple[str, float]:
+    from aecourse.config import get_mode
+
+    mode = get_mode()
+    return mode, BUDGET_TARGETS[mode]
+
+
+def _modes(model: nn.Module) -> list[bool]:
+    return [m.training for m in model.modules()]
+
+
+def check_param_budget(model) -> None:
+    """Check experiment 7.6: a trained autoencoder within 2,000 parameters and a 128-number code reaches the test BCE target (lesson 07)."""
+    name = "model_7_6"
+    require_answer(name, model, "model_7_6 to your trained autoencoder")
+    if not isinstance(model, nn.Module):
+        fail(name, f"model_7_6 is a {type(model).__name__}; it must be the trained nn.Module itself")
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, nn.Module):
+        fail(name, "the model has no `encoder` module: the check reads the code size from model.encoder(x); "
+                   "give the model an attribute `encoder` (the layers up to the code) and one `decoder`")
+    n_params = sum(p.numel() for p in model.parameters())
+    if n_params > BUDGET_PARAMS:
+        fail(name, f"the model has {n_params:,} parameters, {n_params - BUDGET_PARAMS:,} over the budget of "
+                   f"{BUDGET_PARAMS:,}: fewer channels, or fewer or smaller layers")
+    mode, target = _budget_target()
+    x = _budget_test_images()
+    try:
+        param = next(model.parameters())
+        device, dtype = param.device, param.dtype
+    except StopIteration:
+        device, dtype = torch.device("cpu"), torch.float32
+    saved = _modes(model)
+    model.eval()
+    try:
+        with torch.no_grad():
+            code = call(name, encoder, x=x[:2].to(device, dtype))
+            if not isinstance(code, torch.Tensor):
+                fail(name, f"model.encoder returned {type(code).__name__}; it should return the code, a tensor")
+            code_size = code[0].numel()
+            if code_size > BUDGET_CODE:
+                fail(name, f"the code has {code_size} numbers per image (shape {tuple(code.shape[1:])}), more than "
+                           f"{BUDGET_CODE}: the bottleneck must be at most {BUDGET_CODE} numbers")
+            total, probabilities = 0.0, True
+            for xb in x.split(250):
+                xb = xb.to(device, dtype)
+                logits = call(name, model, x=xb)
+                if not isinstance(logits, torch.Tensor) or logits.shape != xb.shape:
+                    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                    fail(name, f"the model returned {shape} for images of shape {tuple(xb.shape)}; it should "
+                               "return one logit per pixel, the images' shape")
+                probabilities = probabilities and bool(((logits >= 0) & (logits <= 1)).all())
+                total += F.binary_cross_entropy_with_logits(logits.double(), xb.double(), reduction="sum").item()
+    finally:
+        for m, training in zip(model.modules(), saved, strict=True):
+            m.training = training
+    bce = total / x.numel()
+    measured = (f"test BCE per pixel {bce:.4f} on {len(x):,} held-out test images, {n_params:,} parameters, "
+                f"a code of {code_size} numbers")
+    if probabilities and bce > target:
+        fail(name, f"{measured}: the model's outputs all lie in [0, 1], probabilities rather than logits; the "
+                   "check (like the loss) applies the sigmoid itself: return logits (no sigmoid at the end)")
+    if not math.isfinite(bce) or bce > target:
+        fail(name, f"{measured}: {bce - target:.4f} above the target {target} ({mode} mode's target): train "
+                   "longer, or spend the parameters where they help most")
+    passed(name, f"{measured}: within the target {target} ({mode} mode's target)")
