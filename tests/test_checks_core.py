@@ -78,3 +78,26 @@ def test_a_wrong_prediction_is_told_why_that_choice_is_wrong(answer, fragment):
     with pytest.raises(AssertionError) as err:
         core.check_choice("prediction", answer, "B", WHY)
     assert fragment in str(err.value) and "B is the bias" not in str(err.value)
+
+
+@pytest.mark.parametrize("answer", [
+    lambda x: x @ torch.eye(x.shape[1]),  # meta @ cpu gives meta without an error; CUDA raises
+    lambda x: torch.cat([x, torch.zeros(x.shape)]),
+    lambda x: x + torch.tensor([1.0] * x.shape[1]),
+])
+def test_an_operation_mixing_the_input_device_with_cpu_tensors_is_caught(answer):
+    with pytest.raises(AssertionError, match="on the CPU whatever the input's device"):
+        core.check_device("f", answer, x=torch.zeros(4, 5))
+
+
+def test_a_zero_dimensional_cpu_tensor_is_allowed_as_on_a_gpu():
+    core.check_device("f", lambda x: x * torch.tensor(2.0) + torch.tensor(1.0).exp(), x=torch.zeros(4, 5))
+
+
+def test_an_answer_that_reads_its_input_values_is_not_blamed_for_the_device():
+    def checked(h):  # a correct answer that validates its input: .item() cannot run on the meta device
+        if h.min() < 0:
+            raise ValueError("expected activations in [0, 1]")
+        return h.mean(dim=0)
+
+    core.check_device("f", checked, h=torch.rand(4, 5))

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("nbgrader")
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMEOUT = 30  # seconds per cell: the setup cell imports torch (a few s), a check about 1 s
+TIMEOUT = 60  # seconds per cell: the setup cell imports torch (a few s), a check or an experiment up to ~30 s under load
 LESSON1 = "01_linear_autoencoder_vs_pca_exercises"
 OTHERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb") if p.stem != LESSON1)
 # Lesson 01 gets every kind of student; each other assignment a full and a blank submission.

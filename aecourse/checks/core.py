@@ -79,12 +79,31 @@ def call(name: str, fn: Callable, **args):
     for key, before in saved.items():
         if not torch.equal(args[key].detach(), before):
             fail(name, f"changed its input `{key}` in place (`{key} -= ...`, `{key}[...] = ...` or a "
-                       f"method ending in `_`); compute a new tensor instead, e.g. `{key} - mu`")
+                       f"method ending in `_`); compute a new tensor instead (`y = {key} * 2`, not `{key} *= 2`)")
     return out
 
 
 _DEVICE_ERRORS = ("same device", "expected device", "is on cpu", "on device cpu", "device type cpu",
-                  "found at least two devices", "meta tensors")
+                  "found at least two devices")
+
+
+class _MixedDevices(Exception):
+    """Raised by _DeviceWatch when one operation gets tensors of the input's device and of the CPU."""
+
+
+class _DeviceWatch(torch.overrides.TorchFunctionMode):
+    """Stop at the first operation that mixes meta tensors with CPU tensors of one or more dimensions.
+
+    Some meta kernels accept such a mix (`meta @ cpu` returns a meta tensor), where CUDA raises; a
+    zero-dimensional CPU tensor is allowed, as CUDA allows it.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        tensors = [t for t in torch.utils._pytree.tree_leaves((args, kwargs or {})) if isinstance(t, torch.Tensor)]
+        if (any(t.device.type == "meta" for t in tensors)
+                and any(t.device.type == "cpu" and t.dim() > 0 for t in tensors)):
+            raise _MixedDevices(f"{getattr(func, '__name__', func)} got tensors on meta and on cpu")
+        return func(*args, **(kwargs or {}))
 
 
 def check_device(name: str, fn: Callable, **args) -> None:
@@ -102,9 +121,10 @@ def check_device(name: str, fn: Callable, **args) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            out = fn(*moved.values())
+            with _DeviceWatch():
+                out = fn(*moved.values())
         except Exception as err:
-            text = str(err).lower()
+            text = "same device" if isinstance(err, _MixedDevices) else str(err).lower()
             if "cannot copy out of meta tensor" in text or "to numpy" in text:
                 fail(name, "copied a tensor off its device (`.cpu()`, `.to('cpu')`, `.tolist()` or "
                            "`.numpy()`): for an input on a GPU that fails or returns a result on another "
@@ -213,3 +233,45 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+
+def _through_checks(tb) -> bool:
+    """Return whether a traceback passes through the checks' own code."""
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(HERE):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _show_without_check_frames(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython handler: show an error raised while a check runs (an interrupt, a grading timeout)
+    without the check's frames, which hold the answers; any other error as IPython always does."""
+    if isinstance(value, CheckFailed) or not _through_checks(tb):
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        return []
+    summary = traceback.TracebackException(etype, value, tb)
+    summary.stack = traceback.StackSummary.from_list(
+        [f for f in summary.stack[1:] if not Path(f.filename).resolve().is_relative_to(HERE)])
+    summary.__cause__ = summary.__context__ = None
+    lines = "".join(summary.format()).rstrip("\n").split("\n")[:-1]
+    what = str(value) or "interrupted"
+    lines.append(f"{etype.__name__}: {what} (while a check was running; its code is not shown)")
+    shell._showtraceback(etype, value, lines)
+    return []
+
+
+def hide_check_frames() -> None:
+    """In IPython, show errors raised inside a check (KeyboardInterrupt included) without its source.
+
+    Runs when the checks are imported; leaves alone a shell that already has its own handler."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and not getattr(shell, "custom_exceptions", ()):
+        shell.set_custom_exc((Exception, KeyboardInterrupt), _show_without_check_frames)
+
+
+hide_check_frames()
