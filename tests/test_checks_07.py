@@ -258,6 +258,125 @@ def test_receptive_field_stub_and_crash():
     rejects(checks.check_receptive_field, lambda layers: layers[0][2], "raised IndexError")
 
 
+def rf_own_stride_alone(layers):
+    return 1 + sum((k - 1) * s for k, s in layers)
+
+
+def rf_jump_reset(layers):
+    r, j = 1, 1
+    for k, s in layers:
+        r += (k - 1) * j
+        j = s  # the previous stride only, not the product
+    return r
+
+
+def rf_backward_no_minus_one(layers):
+    r = 1
+    for k, s in reversed(layers):
+        r = r * s + k
+    return r
+
+
+def rf_jump_returned(layers):
+    return math.prod(s for _, s in layers)
+
+
+def rf_area(layers):
+    return receptive_field(layers) ** 2
+
+
+def rf_plus_one(layers):
+    return receptive_field(layers) + 1
+
+
+def rf_first_kernel_twice(layers):
+    return layers[0][0] + receptive_field(layers) - 1
+
+
+def rf_backward_from_zero(layers):
+    r = 0
+    for k, s in reversed(layers):
+        r = (r - 1) * s + k
+    return r
+
+
+def rf_half_side(layers):
+    return (receptive_field(layers) - 1) // 2
+
+
+def rf_kernel_times_jump(layers):
+    return 1 + sum(k * math.prod(s for _, s in layers[:i]) for i, (k, _) in enumerate(layers))
+
+
+def rf_tuple(layers):
+    return receptive_field(layers), math.prod(s for _, s in layers)
+
+
+def rf_list(layers):
+    return [receptive_field(layers)]
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (rf_own_stride_alone, "by its own stride alone"),
+    (rf_jump_reset, "only the stride of the layer just before"),
+    (rf_backward_no_minus_one, "left out the − 1 of the output-to-input recursion"),
+    (rf_jump_returned, "returned the product of the strides"),
+    (rf_area, "returned the area"),
+    (rf_tuple, "returned tuple (36, 12); return a whole number"),
+    (rf_list, "returned list [36]; return a whole number"),
+])
+def test_receptive_field_more_mistakes_are_named(answer, fragment):
+    rejects(checks.check_receptive_field, answer, fragment)
+
+
+@pytest.mark.parametrize("answer, got", [
+    (rf_plus_one, 37), (rf_first_kernel_twice, 38), (rf_backward_from_zero, 24), (rf_half_side, 17),
+    (rf_kernel_times_jump, 58),
+])
+def test_receptive_field_unknown_mistakes_show_what_was_measured(answer, got):
+    message = rejects(checks.check_receptive_field, answer, f"returned {got}, expected 36 (autograd:")
+    assert message.count(":") == 2  # the name, then the measurement: no cause is guessed
+
+
+def receptive_field_reduce(layers):
+    import functools
+
+    return functools.reduce(lambda fj, ks: (fj[0] + (ks[0] - 1) * fj[1], fj[1] * ks[1]), layers, (1, 1))[0]
+
+
+def receptive_field_recursive(layers):
+    if not layers:
+        return 1
+    (_, stride), rest = layers[0], layers[1:]
+    return layers[0][0] + stride * (receptive_field_recursive(rest) - 1)
+
+
+def receptive_field_tensor(layers):
+    return torch.tensor(receptive_field(layers))
+
+
+def receptive_field_numpy_float(layers):
+    import numpy as np
+
+    return np.float64(receptive_field_backward(layers))
+
+
+def receptive_field_cumprod(layers):
+    import numpy as np
+
+    jumps = [1, *np.cumprod([s for _, s in layers])[:-1]]
+    return int(1 + sum((k - 1) * j for (k, _), j in zip(layers, jumps, strict=True)))
+
+
+def test_receptive_field_more_correct_answers_pass(capsys):
+    for answer in (receptive_field_reduce, receptive_field_recursive, receptive_field_tensor,
+                   receptive_field_numpy_float, receptive_field_cumprod):
+        for seed in (0, 1, 2):
+            checks.check_receptive_field(answer, seed=seed)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 15 and "✗" not in out
+
+
 # ---------------------------------------------------------------- 7.3 the taps of a transposed convolution
 
 
@@ -350,12 +469,100 @@ def taps_2d(n, kernel, stride, padding=0):
     return taps(n, kernel, stride, padding)[None, :]
 
 
+def taps_float64(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, padding).double()  # float counts are whole numbers too: accepted
+
+
+def taps_int32_formula(n, kernel, stride, padding=0):
+    return torch.tensor([sum(1 for i in range(n) if 0 <= t + padding - stride * i < kernel)
+                         for t in range((n - 1) * stride + kernel - 2 * padding)], dtype=torch.int32)
+
+
+def taps_stacked_masks(n, kernel, stride, padding=0):
+    starts = torch.arange(n) * stride
+    return torch.stack([((starts <= t) & (t < starts + kernel)).sum()
+                        for t in range(padding, (n - 1) * stride + kernel - padding)])
+
+
+def taps_index_add(n, kernel, stride, padding=0):
+    length = (n - 1) * stride + kernel
+    where = (torch.arange(n)[:, None] * stride + torch.arange(kernel)).flatten()
+    return torch.zeros(length).index_add(0, where, torch.ones(n * kernel))[padding:length - padding]
+
+
+def taps_narrow(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, 0).narrow(0, padding, (n - 1) * stride + kernel - 2 * padding)
+
+
 def test_tap_counts_correct_answers_pass(capsys):
-    for answer in (taps, taps_formula, taps_list, taps_conv_zero_insertion):
-        for seed in (0, 1, 2):
+    for answer in (taps, taps_formula, taps_conv_zero_insertion, taps_float64, taps_int32_formula,
+                   taps_stacked_masks, taps_index_add, taps_narrow):
+        for seed in (0, 1, 2, 3):
             checks.check_tap_counts(answer, seed=seed)
     out = capsys.readouterr().out
-    assert out.count("✓") == 12 and "✗" not in out
+    assert out.count("✓") == 32 and "✗" not in out
+
+
+def test_tap_counts_first_settings_tell_all_mistakes_apart():
+    from aecourse.checks import lesson07
+
+    for settings in lesson07.TAP_SETTINGS.values():
+        n, k, s, p = settings[0]
+        assert p >= 2 and any(q == 0 for *_, q in settings)  # p - 1 is no crop only at p = 1; [p:-p] fails at 0
+        ref = lesson07._tap_reference(n, k, s, p)
+        values = [ref] + [v for _, v in lesson07._tap_mistakes(n, k, s, p, len(ref)) if v is not None]
+        assert len(values) == 13
+        for i, a in enumerate(values):
+            for b in values[i + 1:]:
+                assert not (a.shape == b.shape and torch.equal(a, b))
+
+
+def taps_crop_one_too_few(n, kernel, stride, padding=0):
+    full = taps(n, kernel, stride, 0)
+    return full[padding - 1:len(full) - padding + 1]
+
+
+def taps_crop_one_too_many(n, kernel, stride, padding=0):
+    full = taps(n, kernel, stride, 0)
+    return full[padding + 1:len(full) - padding - 1]
+
+
+def taps_negative_slice(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, 0)[padding:-padding]
+
+
+def taps_too_long(n, kernel, stride, padding=0):
+    length = n * stride + kernel
+    counts = torch.zeros(length, dtype=torch.long)
+    for i in range(n):
+        counts[stride * i: stride * i + kernel] += 1
+    return counts[padding: length - padding]
+
+
+def taps_numpy(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, padding).numpy()
+
+
+def taps_bool(n, kernel, stride, padding=0):
+    return taps(n, kernel, stride, padding) > 0
+
+
+def taps_one_input_short(n, kernel, stride, padding=0):
+    return taps(n - 1, kernel, stride, 0)[padding:]
+
+
+def taps_kernel_one_short(n, kernel, stride, padding=0):
+    return torch.tensor([sum(1 for i in range(n) for u in range(kernel - 1) if stride * i + u == t + padding)
+                         for t in range((n - 1) * stride + kernel - 2 * padding)])
+
+
+def taps_dilated(n, kernel, stride, padding=0):
+    return torch.tensor([sum(1 for i in range(n) for u in range(kernel) if i + stride * u == t + padding)
+                         for t in range((n - 1) * stride + kernel - 2 * padding)])
+
+
+def taps_per_input(n, kernel, stride, padding=0):
+    return torch.full((n,), kernel)
 
 
 @pytest.mark.parametrize("answer, fragment", [
@@ -364,14 +571,26 @@ def test_tap_counts_correct_answers_pass(capsys):
     (taps_crop_end, "cropped the padding from the end only"),
     (taps_crop_twice_start, "cropped 2·padding pixels from the start"),
     (taps_swapped, "swapped the roles of kernel and stride"),
-    (taps_average, "gave every pixel k / s = 2.5 taps"),
+    (taps_average, "gave every pixel k / s = 2.33333 taps"),
     (taps_ceil, "gave every pixel ceil(k / s) = 3 taps"),
     (taps_no_border, "without the border effect"),
     (taps_library, "called a transposed convolution"),
     (taps_library_alias, "called a transposed convolution"),
     (taps_module, "called a transposed convolution"),
-    (taps_off_by_one_inner, "output pixel 3 gets 3 taps, you counted 4"),
+    (taps_off_by_one_inner, "output pixel 3 gets 2 taps, you counted 3"),
     (taps_2d, "return a 1-D tensor"),
+    (taps_list, "returned a Python list; return a 1-D torch.Tensor of counts"),
+    (taps_list, "the check cell goes on to call `.tolist()` on it"),
+    (taps_crop_one_too_few, "cropped padding − 1 pixels from each end, one too few"),
+    (taps_crop_one_too_many, "cropped padding + 1 pixels from each end, one too many"),
+    (taps_negative_slice, "`counts[p:-p]` is empty for p = 0"),
+    (taps_too_long, "made the uncropped output n·s + k pixels long"),
+    (taps_numpy, "returned a NumPy array; return a 1-D torch.Tensor"),
+    (taps_bool, "returned a tensor of bool"),
+    (taps_one_input_short, "returned 17 counts; the transposed convolution's output has 18 pixels"),
+    (taps_kernel_one_short, "output pixel 4 gets 3 taps, you counted 2"),
+    (taps_dilated, "output pixel 4 gets 3 taps, you counted 2"),
+    (taps_per_input, "returned 6 counts; the transposed convolution's output has 18 pixels"),
 ])
 def test_tap_counts_mistakes_are_named(answer, fragment):
     rejects(checks.check_tap_counts, answer, fragment)

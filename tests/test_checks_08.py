@@ -184,6 +184,62 @@ def test_reparameterize_mistakes_are_named(answer, fragment):
     rejects(checks.check_reparameterize, answer, fragment)
 
 
+def rep_sqrt_abs_log_var(mu, log_var):
+    return mu + log_var.abs().sqrt() * torch.randn_like(mu)
+
+
+def rep_sqrt_abs_log_var_other_draws(mu, log_var):
+    return mu + log_var.abs().sqrt() * torch.randn(mu.shape[::-1], device=mu.device).T
+
+
+def rep_sqrt_log_var(mu, log_var):
+    return mu + log_var.sqrt() * torch.randn_like(mu)
+
+
+def rep_inverse_sigma_other_draws(mu, log_var):
+    return mu + torch.exp(-0.5 * log_var) * torch.randn(mu.shape[::-1], device=mu.device).T
+
+
+def rep_log_var_other_draws(mu, log_var):
+    return mu + log_var * torch.randn(mu.shape[::-1], device=mu.device).T
+
+
+def rep_uniform_other_draws(mu, log_var):
+    return mu + torch.exp(0.5 * log_var) * torch.rand(mu.shape[::-1], device=mu.device).T
+
+
+def rep_shifted_other_draws(mu, log_var):  # a mistake no message names: the measurement is reported
+    return mu + 0.1 + torch.exp(0.5 * log_var) * torch.randn(mu.shape[::-1], device=mu.device).T
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (rep_sqrt_abs_log_var, "took the square root of log_var (of its absolute value)"),
+    (rep_sqrt_abs_log_var_other_draws, "took the square root of log_var (of its absolute value)"),
+    (rep_sqrt_log_var, "NaN wherever log_var < 0"),
+    (rep_inverse_sigma_other_draws, "used 1 / sigma"),
+    (rep_log_var_other_draws, "used log_var itself as the standard deviation"),
+    (rep_variance_other_draws, "used the variance exp(log_var) as the standard deviation"),
+    (rep_uniform_other_draws, "drew uniform noise"),
+    (rep_shifted_other_draws, "the draws do not follow N(mu, sigma²)"),
+])
+def test_reparameterize_other_draws_are_judged_by_what_they_measure(answer, fragment):
+    message = rejects(checks.check_reparameterize, answer, fragment)
+    if answer in (rep_sqrt_abs_log_var, rep_sqrt_abs_log_var_other_draws, rep_shifted_other_draws):
+        assert "randn_like" not in message and "mean 0" not in message  # no noise mistake is guessed
+
+
+def reparameterize_mvn_rsample(mu, log_var):
+    from torch.distributions import MultivariateNormal
+
+    return MultivariateNormal(mu, scale_tril=torch.diag_embed(torch.exp(0.5 * log_var))).rsample()
+
+
+def test_reparameterize_device_probe_lets_distributions_through(capsys):
+    for answer in (reparameterize_rsample, reparameterize_validated_rsample, reparameterize_mvn_rsample):
+        checks.check_reparameterize(answer)
+    assert capsys.readouterr().out.count("✓") == 3
+
+
 def test_reparameterize_shared_dims_caught_with_one_example():
     rejects(checks.check_reparameterize, rep_shared_dims, "shared it by all latent dimensions", seed=2, batch=1, k=20)
 
@@ -370,6 +426,106 @@ def test_kl2_mistakes_are_named(answer, fragment):
     rejects(checks.check_kl_diag_gaussians, answer, fragment)
 
 
+def kl2_mean_diff_not_squared(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, mean=(mu_q - mu_p) / log_var_p.exp())
+
+
+def kl2_minus_one_once(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, minus=0.0) - 0.5
+
+
+def kl2_divided_by_log_var(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, var=log_var_q.exp() / log_var_p,
+                      mean=(mu_q - mu_p) ** 2 / log_var_p)
+
+
+def kl2_var_over_sigma_p(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, var=log_var_q.exp() / torch.exp(0.5 * log_var_p))
+
+
+def kl2_cross_entropy(mu_q, log_var_q, mu_p, log_var_p):
+    return 0.5 * (math.log(2 * math.pi) + log_var_p + (log_var_q.exp() + (mu_q - mu_p) ** 2) / log_var_p.exp()).sum(1)
+
+
+def kl2_abs_mean_diff(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, mean=(mu_q - mu_p).abs() / log_var_p.exp())
+
+
+def kl2_exp_forgotten(mu_q, log_var_q, mu_p, log_var_p):
+    return _kl2_terms(mu_q, log_var_q, mu_p, log_var_p, var=log_var_q / log_var_p, mean=(mu_q - mu_p) ** 2 / log_var_p)
+
+
+def kl2_cpu_ones(mu_q, log_var_q, mu_p, log_var_p):
+    return kl2_per_dim(mu_q, log_var_q, mu_p, log_var_p) @ torch.ones(mu_q.shape[1])
+
+
+def kl2_in_place(mu_q, log_var_q, mu_p, log_var_p):
+    return 0.5 * (log_var_p - log_var_q + (log_var_q.exp() + (mu_q - mu_p) ** 2) / log_var_p.exp_() - 1).sum(1)
+
+
+def kl2_keepdim(*a):
+    return kl2(*a)[:, None]
+
+
+@pytest.mark.parametrize("answer, fragments", [
+    (kl2_mean_diff_not_squared, ("did not square the mean difference",)),
+    (kl2_minus_one_once, ("subtracted the 1 once per example",)),
+    (kl2_divided_by_log_var, ("divided by the log-variance log_var_p as if it were the variance",)),
+    (kl2_var_over_sigma_p, ("divided q's variance by sigma_p, not by the variance",)),
+    (kl2_cross_entropy, ("returned the cross-entropy",)),
+    (kl2_abs_mean_diff, ("wrong values", "expected")),
+    (kl2_exp_forgotten, ("wrong values", "expected")),
+    (kl2_cpu_ones, ("made a tensor on the CPU",)),
+    (kl2_in_place, ("changed its input `log_var_p` in place",)),
+    (kl2_keepdim, ("returned shape (8, 1), expected (8,)",)),
+])
+def test_kl2_more_mistakes(answer, fragments):
+    rejects(checks.check_kl_diag_gaussians, answer, *fragments)
+
+
+def kl2_matmul_on_device(mu_q, log_var_q, mu_p, log_var_p):
+    ones = torch.ones(mu_q.shape[1], device=mu_q.device, dtype=mu_q.dtype)
+    return kl2_per_dim(mu_q, log_var_q, mu_p, log_var_p) @ ones
+
+
+def kl2_einsum(mu_q, log_var_q, mu_p, log_var_p):
+    per_dim = log_var_p - log_var_q + torch.exp(log_var_q - log_var_p) + (mu_q - mu_p).square() * torch.exp(-log_var_p)
+    return torch.einsum("bk->b", 0.5 * (per_dim - 1))
+
+
+def kl2_cross_entropy_minus_library_entropy(mu_q, log_var_q, mu_p, log_var_p):
+    cross = 0.5 * (math.log(2 * math.pi) + log_var_p + (log_var_q.exp() + (mu_q - mu_p) ** 2) / log_var_p.exp())
+    return (cross - Normal(mu_q, torch.exp(0.5 * log_var_q)).entropy()).sum(1)
+
+
+def kl2_python_sum(mu_q, log_var_q, mu_p, log_var_p):
+    per_dim = kl2_per_dim(mu_q, log_var_q, mu_p, log_var_p)
+    return sum(per_dim[:, j] for j in range(per_dim.shape[1]))
+
+
+def kl2_keepdim_squeezed(*a):
+    return kl2_per_dim(*a).sum(-1, keepdim=True).squeeze(-1)
+
+
+def test_kl2_more_correct_answers_pass(capsys):
+    for answer in (kl2_matmul_on_device, kl2_einsum, kl2_cross_entropy_minus_library_entropy, kl2_python_sum,
+                   kl2_keepdim_squeezed):
+        checks.check_kl_diag_gaussians(answer)
+        checks.check_kl_diag_gaussians(answer, seed=1, batch=32, k=16)
+        checks.check_kl_diag_gaussians(answer, seed=2, batch=3, k=2)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 15 and "✗" not in out
+
+
+def test_kl2_mistakes_differ_from_each_other_on_every_fixed_example():
+    for seed, batch, k in ((0, 8, 4), (1, 32, 16), (2, 3, 2)):
+        d = [t.detach() for t in lesson08._kl2_inputs(seed, batch, k).values()]
+        values = [lesson08.kl_diag_reference(*d)] + [make() for _, make in lesson08._kl2_mistakes(*d)]
+        for i, a in enumerate(values):
+            for b in values[i + 1:]:
+                assert not torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_kl2_messages_print_no_formula():
     for answer in (kl2_swapped, kl2_no_minus_one, kl2_standard_prior, kl2_log_ratio_flipped):
         message = rejects(checks.check_kl_diag_gaussians, answer)
@@ -467,8 +623,18 @@ def gll_library(x, mean, log_var):
     return Gaussian(mean, torch.exp(0.5 * log_var)).log_prob(x).sum(dim=1)
 
 
-def gll_library_nll(x, mean, log_var):
+def gll_gaussian_nll_loss(x, mean, log_var):  # allowed: the text bans only torch.distributions' log_prob
     return -F.gaussian_nll_loss(mean, x, log_var.exp(), full=True, reduction="none").sum(dim=1)
+
+
+def gll_gaussian_nll_loss_eps0(x, mean, log_var):
+    return -F.gaussian_nll_loss(mean, x, log_var.exp(), full=True, reduction="none", eps=0).sum(1)
+
+
+def gll_multivariate(x, mean, log_var):
+    from torch.distributions import MultivariateNormal as MVN
+
+    return MVN(mean, torch.diag_embed(log_var.exp())).log_prob(x)
 
 
 def gll_detached_var(x, mean, log_var):
@@ -503,14 +669,123 @@ def test_gll_correct_answers_pass(capsys):
     (gll_unit_variance, "left out the variance altogether"),
     (gll_mean_pixels, "averaged over the pixels"),
     (gll_log_pi, "used log(π) where log(2π) belongs"),
-    (gll_library, "called a library log-density"),
-    (gll_library_nll, "called a library log-density"),
+    (gll_library, "called the log_prob of a torch.distributions distribution"),
+    (gll_multivariate, "called the log_prob of a torch.distributions distribution"),
     (gll_detached_var, "no gradient reaches log_var"),
     (gll_per_pixel, "returned one log-density per pixel"),
     (gll_float64_out, "returned float64, expected float32"),
 ])
 def test_gll_mistakes_are_named(answer, fragment):
     rejects(checks.check_gaussian_log_likelihood, answer, fragment)
+
+
+def gll_square_sign(x, mean, log_var):
+    return gll_terms(x, mean, log_var, square=-((x - mean) ** 2) / log_var.exp())
+
+
+def gll_constant_not_halved(x, mean, log_var):
+    return gll_terms(x, mean, log_var, const=2 * LOG_2PI)
+
+
+def gll_log_var_halved_twice(x, mean, log_var):
+    return gll_terms(x, mean, log_var, log_term=0.5 * log_var)
+
+
+def gll_two_var_inside(x, mean, log_var):
+    return gll_terms(x, mean, log_var, square=(x - mean) ** 2 / (2 * log_var.exp()))
+
+
+def gll_log_var_as_log_sigma(x, mean, log_var):
+    return gll_terms(x, mean, log_var, log_term=2 * log_var, square=(x - mean) ** 2 / torch.exp(2 * log_var))
+
+
+def gll_variance_for_log(x, mean, log_var):
+    return gll_terms(x, mean, log_var, log_term=log_var.exp())
+
+
+def gll_not_squared(x, mean, log_var):
+    return gll_terms(x, mean, log_var, square=(x - mean) / log_var.exp())
+
+
+def gll_log_of_log_var(x, mean, log_var):
+    return gll_terms(x, mean, log_var, log_term=torch.log(log_var))
+
+
+def gll_detached_mean(x, mean, log_var):
+    return gll(x, mean.detach(), log_var)
+
+
+def gll_item(x, mean, log_var):
+    return gll(x, mean, log_var).sum().item()
+
+
+def gll_cpu_constant(x, mean, log_var):
+    return (-0.5 * (torch.full((x.shape[1],), LOG_2PI) + log_var + (x - mean) ** 2 / log_var.exp())).sum(1)
+
+
+def gll_batch_mean(*a):
+    return gll(*a).mean()
+
+
+@pytest.mark.parametrize("answer, fragments", [
+    (gll_square_sign, ("the squared-error term has the wrong sign",)),
+    (gll_constant_not_halved, ("did not halve the constant log(2π)",)),
+    (gll_log_var_halved_twice, ("halved the log-variance term twice",)),
+    (gll_two_var_inside, ("the ½ is counted twice",)),
+    (gll_log_var_as_log_sigma, ("treated log_var as the log of the standard deviation",)),
+    (gll_variance_for_log, ("used the variance where its log belongs",)),
+    (gll_not_squared, ("wrong values", "expected")),
+    (gll_log_of_log_var, ("returned NaN or inf",)),
+    (gll_detached_mean, ("no gradient reaches mean",)),
+    (gll_item, ("returned a Python number",)),
+    (gll_cpu_constant, ("made a tensor on the CPU",)),
+    (gll_batch_mean, ("returned one number for the batch",)),
+])
+def test_gll_more_mistakes(answer, fragments):
+    rejects(checks.check_gaussian_log_likelihood, answer, *fragments)
+
+
+def gll_split_sums(x, mean, log_var):
+    return (-0.5 * ((x - mean) ** 2 * torch.exp(-log_var)).sum(1) - 0.5 * log_var.sum(1)
+            - 0.5 * x.shape[1] * LOG_2PI)
+
+
+def gll_log_of_density(x, mean, log_var):
+    var = log_var.exp()
+    return torch.log(torch.exp(-((x - mean) ** 2) / (2 * var)) / torch.sqrt(2 * math.pi * var)).sum(1)
+
+
+def gll_mse_loss(x, mean, log_var):
+    return (-0.5 * (LOG_2PI + log_var) - 0.5 * F.mse_loss(mean, x, reduction="none") / log_var.exp()).sum(1)
+
+
+def gll_matmul_on_device(x, mean, log_var):
+    per_pixel = -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 / log_var.exp())
+    return per_pixel @ torch.ones(x.shape[1], device=x.device, dtype=x.dtype)
+
+
+def gll_rsqrt(x, mean, log_var):
+    return (-0.5 * LOG_2PI - 0.5 * log_var - 0.5 * torch.square((x - mean) * torch.rsqrt(log_var.exp()))).sum(-1)
+
+
+def test_gll_more_correct_answers_pass(capsys):
+    for answer in (gll_gaussian_nll_loss, gll_gaussian_nll_loss_eps0, gll_split_sums, gll_log_of_density,
+                   gll_mse_loss, gll_matmul_on_device, gll_rsqrt):
+        checks.check_gaussian_log_likelihood(answer)
+        checks.check_gaussian_log_likelihood(answer, seed=1, batch=4, d=784)
+        checks.check_gaussian_log_likelihood(answer, seed=2, batch=9, d=3)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 21 and "✗" not in out
+
+
+def test_gll_mistakes_differ_from_each_other_on_every_fixed_example():
+    for seed, batch, d in ((0, 6, 10), (1, 4, 784), (2, 9, 3)):
+        x, m, lv = (t.detach() for t in lesson08._ll_inputs(seed, batch, d).values())
+        ref = Independent(Normal(m, torch.exp(0.5 * lv)), 1).log_prob(x)
+        values = [ref] + [make() for _, make in lesson08._ll_mistakes(x, m, lv, ref)]
+        for i, a in enumerate(values):
+            for b in values[i + 1:]:
+                assert not torch.allclose(a, b, rtol=1e-4, atol=1e-4, equal_nan=True)
 
 
 def test_gll_stub_in_place_and_fallback():

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import call, check_choice, fail, passed, require_answer
+from .core import call, check_choice, close, fail, passed, require_answer
 
 __all__ = ["check_conv_decoder", "check_receptive_field", "check_tap_counts", "check_prediction_7_4",
            "check_prediction_7_5", "check_param_budget"]  # what aecourse.checks exports from here
@@ -81,6 +81,16 @@ def _rf_mistakes(layers) -> list[tuple[str, int]]:
          "strides spread them", sum(k for k, _ in layers)),
         ("left out the 1 you start from (one output unit sees one position before any layer)",
          forward(lambda r, j, k, s: (r + (k - 1) * j, j * s)) - 1),
+        ("multiplied each layer's growth by its own stride alone; it is multiplied by the spacing made by the "
+         "strides of ALL the layers before it (their product)", 1 + sum((k - 1) * s for k, s in layers)),
+        ("took as the spacing only the stride of the layer just before; the spacing is the product of the "
+         "strides of ALL the earlier layers", forward(lambda r, j, k, s: (r + (k - 1) * j, s))),
+        ("left out the − 1 of the output-to-input recursion (r ← (r − 1)·s + k): r output positions of a "
+         "layer span (r − 1)·s + k of its inputs", functools.reduce(lambda r, ks: r * ks[1] + ks[0], reversed(layers), 1)),
+        ("returned the product of the strides (the spacing of neighbouring output units), not the field",
+         math.prod(s for _, s in layers)),
+        ("returned the area (the field squared); the task asks for one side, in inputs",
+         forward(lambda r, j, k, s: (r + (k - 1) * j, j * s)) ** 2),
     ]
 
 
@@ -188,29 +198,42 @@ def _probe_banned(name: str, fn: Callable, args: dict) -> None:
             setattr(owner, attr, value)
 
 
-TAP_SETTINGS = [(5, 5, 2, 1), (6, 3, 2, 1), (4, 4, 2, 1), (7, 7, 3, 2), (3, 2, 2, 0), (6, 5, 3, 0),
-                (8, 3, 1, 1), (5, 6, 4, 2)]
+TAP_SETTINGS = {  # the first setting of each list tells every listed mistake apart (padding >= 2)
+    0: [(6, 7, 3, 2), (5, 5, 2, 1), (4, 3, 2, 0), (4, 4, 2, 1)],
+    1: [(5, 7, 4, 2), (3, 2, 2, 0), (6, 5, 3, 0), (8, 3, 1, 1)],
+    2: [(7, 7, 3, 2), (5, 6, 4, 2), (6, 3, 2, 1), (5, 5, 2, 0)],
+}
 
 
 def _taps_as_tensor(name: str, out, text: str) -> torch.Tensor:
-    if isinstance(out, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in out):
-        out = torch.tensor(out, dtype=torch.float64)
     if not isinstance(out, torch.Tensor):
-        fail(name, f"{text} returned {type(out).__name__}; return a 1-D tensor of counts, one per output pixel")
+        kind = {"list": "a Python list", "tuple": "a Python tuple", "ndarray": "a NumPy array"}.get(
+            type(out).__name__, type(out).__name__)
+        fail(name, f"{text} returned {kind}; return a 1-D torch.Tensor of counts, one per output pixel (for "
+                   "example `torch.tensor(counts)`): the check cell goes on to call `.tolist()` on it")
+    if out.dtype == torch.bool or out.is_complex():
+        fail(name, f"{text} returned a tensor of {str(out.dtype).removeprefix('torch.')}; return the counts as "
+                   "whole numbers (an integer tensor such as torch.long, or floats)")
     if out.dim() != 1:
         fail(name, f"{text} returned shape {tuple(out.shape)}; return a 1-D tensor, one count per output pixel")
     return out.detach().double()
 
 
-def _tap_mistakes(n: int, k: int, s: int, p: int, length: int) -> list[tuple[str, torch.Tensor]]:
+def _tap_mistakes(n: int, k: int, s: int, p: int, length: int) -> list[tuple[str, torch.Tensor | None]]:
     full = _uncropped(n, k, s)
     ref = _tap_reference(n, k, s, p)
+    size = len(full)
+    longer = torch.cat([full, torch.zeros(s, dtype=torch.float64)])
     return [
         ("did not crop the padding: `padding` removes that many output pixels from EACH end", full),
         ("cropped the padding from the start only; it is cropped from both ends", full[p:]),
-        ("cropped the padding from the end only; it is cropped from both ends", full[:len(full) - p]),
+        ("cropped the padding from the end only; it is cropped from both ends", full[:size - p]),
         ("cropped 2·padding pixels from the start; padding pixels come off each end",
          full[2 * p:] if p else None),
+        ("cropped padding − 1 pixels from each end, one too few: `padding` removes exactly that many",
+         full[p - 1:size - p + 1] if p else None),
+        ("cropped padding + 1 pixels from each end, one too many: `padding` removes exactly that many",
+         full[p + 1:size - p - 1]),
         ("swapped the roles of kernel and stride", _tap_reference(n, s, k, p) if p < s else None),
         (f"gave every pixel k / s = {k / s:g} taps (the interior average); the count varies with the position "
          "(its phase) and falls off at the borders", torch.full((length,), k / s, dtype=torch.float64)),
@@ -222,13 +245,15 @@ def _tap_mistakes(n: int, k: int, s: int, p: int, length: int) -> list[tuple[str
          "ends fewer input pixels paint",
          torch.tensor([float(sum(1 for u in range(k) if (t + p - u) % s == 0)) for t in range(length)],
                       dtype=torch.float64)),
+        ("made the uncropped output n·s + k pixels long (zeros at its end); the last input pixel's copy starts "
+         "at s·(n − 1), so it is (n − 1)·s + k long", longer[p:len(longer) - p]),
     ] + ([("returned 1 where a pixel gets no tap: count 0 there", ref.clamp(min=1))] if (ref == 0).any() else [])
 
 
 def check_tap_counts(fn, seed: int = 0) -> None:
     """Check tap_counts(n, kernel, stride, padding): kernel taps per output pixel of a transposed convolution (lesson 07)."""
     name = getattr(fn, "__name__", "tap_counts")
-    settings = TAP_SETTINGS[:4] if seed == 0 else TAP_SETTINGS[4:] if seed == 1 else TAP_SETTINGS[::-1]
+    settings = TAP_SETTINGS.get(seed, TAP_SETTINGS[0] + TAP_SETTINGS[1] + TAP_SETTINGS[2])
     _probe_banned(name, fn, {"n": 5, "kernel": 5, "stride": 2, "padding": 1})
     for n, k, s, p in settings:
         text = f"{name}(n={n}, kernel={k}, stride={s}, padding={p})"
@@ -236,14 +261,21 @@ def check_tap_counts(fn, seed: int = 0) -> None:
         ref = _tap_reference(n, k, s, p)
         if out.shape == ref.shape and torch.equal(out, ref):
             continue
+        if out.numel() == 0 and p == 0:
+            again = call(name, fn, n=n, kernel=k, stride=s, padding=1)
+            if isinstance(again, torch.Tensor) and close(again.detach(), _tap_reference(n, k, s, 1), 0, 0):
+                fail(name, f"{text} returned no counts, yet the right ones for padding=1: a crop written "
+                           "`counts[p:-p]` is empty for p = 0 (−0 is 0, so it ends at the start); end the "
+                           "crop at len(counts) − p")
         mistakes = [(m, v) for m, v in _tap_mistakes(n, k, s, p, len(ref))
-                     if v is not None and not (v.shape == ref.shape and torch.equal(v, ref))]
+                    if v is not None and not (v.shape == ref.shape and torch.equal(v, ref))]
         matches = [m for m, v in mistakes if v.shape == out.shape and torch.allclose(out, v)]
         if len(matches) == 1:  # two mistakes that give the same counts here name neither
             fail(name, f"{matches[0]} (seen for {text})")
         if out.shape != ref.shape:
             fail(name, f"{text} returned {len(out)} counts; the transposed convolution's output has "
-                       f"{len(ref)} pixels")
+                       f"{len(ref)} pixels (expected {ref.int().tolist()}, got "
+                       f"{[round(v, 3) for v in out.tolist()]})")
         i = int((out != ref).nonzero()[0])
         fail(name, f"{text}: output pixel {i} gets {ref[i]:g} taps, you counted {out[i]:g} (all counts: "
                    f"expected {ref.int().tolist()}, got {[round(v, 3) for v in out.tolist()]})")

@@ -14,11 +14,16 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+from torch.distributions import (
+    Independent,
+    LowRankMultivariateNormal,
+    MultivariateNormal,
+    Normal,
+    kl_divergence,
+)
 from torch.distributions import kl as _kl_module
 
 from .core import (
-    CheckFailed,
     call,
     check_choice,
     check_device,
@@ -55,26 +60,6 @@ def _grads(raw: torch.Tensor, inputs: dict) -> dict:
         return dict.fromkeys(inputs)
     got = torch.autograd.grad(raw.sum(), list(inputs.values()), allow_unused=True)
     return dict(zip(inputs, got, strict=True))
-
-
-def _check_device(name: str, fn: Callable, **args) -> None:
-    """core.check_device, without torch.distributions' argument validation and without blaming `.item()`.
-
-    On the meta device a distribution's validation (and any `.item()` or `if tensor:`) cannot read
-    values; core would read that as a device mistake, so such runs are let through here.
-    """
-    from torch.distributions import Distribution
-
-    kept = Distribution._validate_args
-    Distribution.set_default_validate_args(False)
-    try:
-        check_device(name, fn, **args)
-    except CheckFailed as err:
-        cause = str(err.__cause__ or "")
-        if "cannot be called on meta tensors" not in cause and "data-dependent" not in cause:
-            raise
-    finally:
-        Distribution.set_default_validate_args(kept)
 
 
 class _Banned(Exception):
@@ -126,27 +111,36 @@ ONE_EPS_ALL = ("drew a single noise number for every entry (the whole batch and 
 def _statistics(name: str, fn, seed: int) -> None:
     """Check the draws of many calls' worth of rows: mean mu and standard deviation exp(0.5·log_var)."""
     n = 20_000
+    sigma = torch.tensor([1.5, 2.0, 0.3, 0.5], dtype=torch.float64)  # no sigma of 1, no log_var of 0
     mu = torch.tensor([0.0, 1.0, -2.0, 0.5]).expand(n, 4).clone()
-    log_var = torch.tensor([0.0, math.log(4.0), math.log(0.09), math.log(0.25)]).expand(n, 4).clone()
+    log_var = torch.log(sigma**2).float().expand(n, 4).clone()
     z = seeded(seed + 7, lambda: call(name, fn, mu=mu, log_var=log_var))
     z = expect_tensor(name, z, (n, 4)).double()
-    sigma = torch.tensor([1.0, 2.0, 0.3, 0.5], dtype=torch.float64)
     mean, std = z.mean(dim=0), z.std(dim=0)
-    where = f"over {n} draws with sigma = {sigma.tolist()}"
+    where = f"over {n} draws with mu = {mu[0].tolist()}, sigma = {sigma.tolist()}"
     if (std < 1e-6).all():
         fail(name, f"added no noise {where}: z must be random, a new draw on every call")
-    if ((mean - mu[0]).abs() > 5 * sigma / math.sqrt(n) + 1e-3).any():
-        fail(name, f"the draws have mean {[round(v, 3) for v in mean.tolist()]} {where}, expected mu = "
-                   f"{mu[0].tolist()}: the noise must have mean 0 (torch.randn_like, not torch.rand_like)")
-    for wrong, message in ((sigma**2, "used the variance exp(log_var) as the standard deviation; sigma is "
-                                      "the square root of the variance"),
-                           (log_var[0].double().abs(), "used log_var itself as the standard deviation; "
-                                                       "log_var is the log of the variance")):
-        if ((std / wrong - 1).abs() < 0.04).all():
-            fail(name, f"{message} (seen {where})")
-    if ((std / sigma - 1).abs() > 0.04).any():
-        fail(name, f"the draws have standard deviations {[round(v, 3) for v in std.tolist()]} {where}, "
-                   f"expected sigma = {sigma.tolist()}")
+    shown = f"means {[round(v, 3) for v in mean.tolist()]}, standard deviations {[round(v, 3) for v in std.tolist()]}"
+    lv = log_var[0].double()
+    wrong_sds = (
+        (sigma**2, "used the variance exp(log_var) as the standard deviation; sigma is the square root of the "
+                   "variance"),
+        (lv.abs(), "used log_var itself as the standard deviation; log_var is the log of the variance"),
+        (lv.abs().sqrt(), "took the square root of log_var (of its absolute value) as the standard deviation; "
+                          "log_var is the LOG of the variance: sigma is the square root of exp(log_var)"),
+        (1 / sigma, "used 1 / sigma as the standard deviation (exp of minus half the log-variance)"),
+    )
+    mean_ok = ((mean - mu[0]).abs() <= 5 * torch.maximum(std, sigma) / math.sqrt(n) + 1e-3).all()
+    uniform = (((mean - mu[0]) / sigma - 0.5).abs() < 0.03).all() and ((std / sigma * math.sqrt(12) - 1).abs() < 0.04).all()
+    if uniform:
+        fail(name, f"drew uniform noise (torch.rand_like, values in [0, 1)); the noise is standard normal, "
+                   f"torch.randn_like (seen {where}: {shown})")
+    for wrong, message in wrong_sds:
+        if mean_ok and ((std / wrong - 1).abs() < 0.04).all():
+            fail(name, f"{message} (seen {where}: {shown})")
+    if not mean_ok or ((std / sigma - 1).abs() > 0.04).any():
+        fail(name, f"the draws do not follow N(mu, sigma²) {where}: {shown}, expected means {mu[0].tolist()} "
+                   f"and standard deviations {sigma.tolist()}")
 
 
 def _shared_noise(out: torch.Tensor, m: torch.Tensor, sigma: torch.Tensor) -> str | None:
@@ -181,6 +175,10 @@ def check_reparameterize(fn, seed: int = 0, batch: int = 64, k: int = 8) -> None
              "variance", lambda: m + torch.exp(lv) * eps),
             ("used log_var itself as the standard deviation; log_var is the log of the variance",
              lambda: m + lv * eps),
+            ("took the square root of log_var (of its absolute value) as the standard deviation; log_var is the "
+             "LOG of the variance: sigma is the square root of exp(log_var)", lambda: m + lv.abs().sqrt() * eps),
+            ("took the square root of log_var as the standard deviation (NaN wherever log_var < 0); log_var is "
+             "the LOG of the variance: sigma is the square root of exp(log_var)", lambda: m + lv.sqrt() * eps),
             ("used 1 / sigma as the standard deviation (exp of minus half the log-variance)",
              lambda: m + torch.exp(-0.5 * lv) * eps),
             ("left out sigma: the noise must be scaled by the standard deviation", lambda: m + eps),
@@ -216,7 +214,7 @@ def check_reparameterize(fn, seed: int = 0, batch: int = 64, k: int = 8) -> None
     if not torch.allclose(grads["log_var"], 0.5 * (out - m), rtol=1e-4, atol=1e-5):
         fail(name, "the gradient with respect to log_var is not what a draw scaled by sigma = "
                    "exp(0.5 * log_var) gives: draw the noise apart from mu and log_var, then scale and shift it")
-    _check_device(name, fn, mu=mu, log_var=log_var)
+    check_device(name, fn, mu=mu, log_var=log_var)
     passed(name, f"one fresh N(0, 1) number per entry, scaled by sigma and shifted by mu; gradients reach mu "
                  f"and log_var (batch {batch}, {k} latent dims, seed {seed})")
 
@@ -275,6 +273,13 @@ def _kl2_mistakes(mq, lq, mp, lp) -> list:
          lambda: kl(-lq, vq, mq**2)),
         ("left out the squared mean difference: the KL grows as the means move apart",
          lambda: kl(lp - lq, vq / vp, 0 * d2)),
+        ("did not square the mean difference (mu_q − mu_p)", lambda: kl(lp - lq, vq / vp, (mq - mp) / vp)),
+        ("subtracted the 1 once per example; it comes once per latent dimension",
+         lambda: kl(lp - lq, vq / vp, d2 / vp, minus=0.0) - 0.5),
+        ("divided by the log-variance log_var_p as if it were the variance", lambda: kl(lp - lq, vq / lp, d2 / lp)),
+        ("divided q's variance by sigma_p, not by the variance sigma_p²", lambda: kl(lp - lq, vq / sp, d2 / vp)),
+        ("returned the cross-entropy −E_q[log p(z)] alone; the KL also subtracts q's entropy (and the "
+         "constants cancel)", lambda: (0.5 * (math.log(2 * math.pi) + lp + (vq + d2) / vp)).sum(dim=1)),
     ]
     if k > 1:
         mistakes.insert(3, ("averaged over the latent dimensions; the KL of independent dimensions is "
@@ -307,16 +312,17 @@ def check_kl_diag_gaussians(fn, seed: int = 0, batch: int = 8, k: int = 4) -> No
     if cut:
         fail(name, f"no gradient reaches {', '.join(cut)}: compute the KL with torch operations on the inputs "
                    "(no .detach(), .item(), numpy or torch.no_grad()), so that training can use it")
-    _check_device(name, fn, **args)
+    check_device(name, fn, **args)
     passed(name, f"equals torch.distributions.kl_divergence(q, p) summed over {k} latent dims, one per "
                  f"example, with gradients to all four inputs (batch {batch}, seed {seed})")
 
 
 # ---------------------------------------------------------------- 8.3 a Gaussian decoder's log-likelihood
 
-LL_BANNED = ("called a library log-density (Normal(...).log_prob, MultivariateNormal or F.gaussian_nll_loss): "
-             "this exercise asks you to write the Gaussian log-density with tensor operations; the check "
-             "compares it with torch.distributions")
+LL_BANNED = ("called the log_prob of a torch.distributions distribution (Normal, Independent, MultivariateNormal "
+             "or LowRankMultivariateNormal, under some name): the check compares with "
+             "Independent(Normal(mean, sigma), 1).log_prob(x), so this exercise asks you to write the Gaussian "
+             "log-density with tensor operations (F.gaussian_nll_loss is allowed)")
 
 
 def _ll_inputs(seed: int, batch: int, d: int):
@@ -327,29 +333,14 @@ def _ll_inputs(seed: int, batch: int, d: int):
     return {"x": x, "mean": mean, "log_var": log_var}
 
 
-def check_gaussian_log_likelihood(fn, seed: int = 0, batch: int = 6, d: int = 10) -> None:
-    """Check gaussian_log_likelihood(x, mean, log_var) = log N(x; mean, diag exp(log_var)) per example (lesson 08)."""
-    name = getattr(fn, "__name__", "gaussian_log_likelihood")
-    args = _ll_inputs(seed, batch, d)
-    _banned_probe(name, fn, args, [(Normal, "log_prob"), (MultivariateNormal, "log_prob"),
-                                   (F, "gaussian_nll_loss")], LL_BANNED)
-    raw = call(name, fn, **args)
-    _no_number(name, raw)
-    out = expect_tensor(name, raw, (batch,), {
-        (batch, d): "returned one log-density per pixel, shape (B, D); sum over the pixels for one "
-                    "log-likelihood per example",
-        (): "returned one number for the batch; return one log-likelihood per example, shape (B,)",
-        (d,): "returned one value per pixel, shape (D,); sum over the pixels (dim=1), not over the batch"},
-        dtype=args["x"].dtype)
-    x, m, lv = (args[key].detach() for key in ("x", "mean", "log_var"))
-    with torch.no_grad():
-        ref = Independent(Normal(m, torch.exp(0.5 * lv)), 1).log_prob(x)
+def _ll_mistakes(x, m, lv, ref) -> list:
+    d = x.shape[1]
     var, sd, sq, c = lv.exp(), (0.5 * lv).exp(), (x - m) ** 2, math.log(2 * math.pi)
 
     def ll(const, log_term, square, half=0.5):
         return (-half * (const + log_term + square)).sum(dim=1)
 
-    mistakes = [
+    return [
         ("returned the negative log-likelihood; the log-likelihood of a density is mostly negative here, "
          "and maximising it is minimising its negative", lambda: -ref),
         ("left out the constant log(2π) per pixel: it does not change the gradient, but the "
@@ -367,7 +358,39 @@ def check_gaussian_log_likelihood(fn, seed: int = 0, batch: int = 6, d: int = 10
         ("averaged over the pixels; the log-likelihood of independent pixels is their sum",
          lambda: ref / d),
         ("used log(π) where log(2π) belongs", lambda: ll(math.log(math.pi), lv, sq / var)),
+        ("the squared-error term has the wrong sign: the further x lies from the mean, the LOWER its "
+         "log-likelihood", lambda: ll(c, lv, -sq / var)),
+        ("did not halve the constant log(2π): the factor 1/2 applies to it too",
+         lambda: ll(2 * c, lv, sq / var)),
+        ("halved the log-variance term twice (log σ² = 2·log σ, so the half is taken once)",
+         lambda: ll(c, 0.5 * lv, sq / var)),
+        ("divided the squared error by 2σ² inside the overall factor −½: the ½ is counted twice",
+         lambda: ll(c, lv, sq / (2 * var))),
+        ("treated log_var as the log of the standard deviation; it is the log of the variance σ²",
+         lambda: ll(c, 2 * lv, sq / (2 * lv).exp())),
+        ("used the variance where its log belongs (the normalising term holds log σ²)",
+         lambda: ll(c, var, sq / var)),
     ]
+
+
+def check_gaussian_log_likelihood(fn, seed: int = 0, batch: int = 6, d: int = 10) -> None:
+    """Check gaussian_log_likelihood(x, mean, log_var) = log N(x; mean, diag exp(log_var)) per example (lesson 08)."""
+    name = getattr(fn, "__name__", "gaussian_log_likelihood")
+    args = _ll_inputs(seed, batch, d)
+    _banned_probe(name, fn, args, [(Normal, "log_prob"), (MultivariateNormal, "log_prob"),
+                                   (LowRankMultivariateNormal, "log_prob"), (Independent, "log_prob")], LL_BANNED)
+    raw = call(name, fn, **args)
+    _no_number(name, raw)
+    out = expect_tensor(name, raw, (batch,), {
+        (batch, d): "returned one log-density per pixel, shape (B, D); sum over the pixels for one "
+                    "log-likelihood per example",
+        (): "returned one number for the batch; return one log-likelihood per example, shape (B,)",
+        (d,): "returned one value per pixel, shape (D,); sum over the pixels (dim=1), not over the batch"},
+        dtype=args["x"].dtype)
+    x, m, lv = (args[key].detach() for key in ("x", "mean", "log_var"))
+    with torch.no_grad():
+        ref = Independent(Normal(m, torch.exp(0.5 * lv)), 1).log_prob(x)
+    mistakes = _ll_mistakes(x, m, lv, ref)
     where = f"on x, mean, log_var of shape ({batch}, {d}) with variances from 0.02 to 1.6 (seed {seed})"
     diagnose(name, out, ref, mistakes, where, rtol=1e-4, atol=1e-4)
     grads = _grads(raw, {"mean": args["mean"], "log_var": args["log_var"]})
@@ -376,7 +399,7 @@ def check_gaussian_log_likelihood(fn, seed: int = 0, batch: int = 6, d: int = 10
         fail(name, f"no gradient reaches {', '.join(cut)}: compute the log-likelihood with torch operations "
                    "(no .detach(), .item(), numpy or torch.no_grad()): the decoder learns its mean and its "
                    "variance through it")
-    _check_device(name, fn, **args)
+    check_device(name, fn, **args)
     passed(name, f"equals Independent(Normal(mean, sigma), 1).log_prob(x) for {d} pixels, one per example, "
                  f"with gradients to mean and log_var (batch {batch}, seed {seed})")
 
