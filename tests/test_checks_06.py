@@ -45,7 +45,7 @@ def pretrain_zip_detach(sizes, x, train_pair):  # another correct way: zip over 
 
 def pretrain_copies_as_tuples(sizes, x, train_pair):  # correct too: copies of the trained layers, in tuples
     encoders, decoders, h = [], [], x
-    for k, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
+    for k, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False), start=1):
         pair = layer_pair(a, b, code=k == len(sizes) - 1, pixels=k == 1)
         train_pair(*pair, h, pixels=(k == 1))
         with torch.no_grad():

@@ -7,9 +7,19 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from .. import config
-
-from .core import (CheckFailed, call, check_choice, check_device, close, diagnose, expect_tensor, fail, passed,
-                   require_answer, seeded)
+from .core import (
+    CheckFailed,
+    call,
+    check_choice,
+    check_device,
+    close,
+    diagnose,
+    expect_tensor,
+    fail,
+    passed,
+    require_answer,
+    seeded,
+)
 
 __all__ = ["check_contractive_penalty", "check_two_layer_jacobian", "check_prediction_5_3",
            "check_cae_lambda"]  # what aecourse.checks exports from here
@@ -354,8 +364,9 @@ def train_cae(lam: float, n_train: int, epochs: int, n_val: int) -> dict:
                     "slope": slope.mean().item(), "saturated": (slope < 0.01).float().mean().item()}
 
         with torch.random.fork_rng(devices=[]):
-            import numpy as np
             import random
+
+            import numpy as np
 
             state = (random.getstate(), np.random.get_state())
             try:

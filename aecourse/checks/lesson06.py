@@ -373,7 +373,7 @@ def _top_case(name: str, fn, where: str, seed: int, sizes: list[int], batch: int
             fail(name, f"the frozen layer {label} ran in training mode: its BatchNorm normalised with the batch's "
                        "statistics and updated its running averages. Put the layers below in eval mode "
                        f"(.eval()) before computing their codes {where}")
-    for label, module in (("encoders[-1]", encoders[-1]), ("decoder", decoder)):
+    for label, _module in (("encoders[-1]", encoders[-1]), ("decoder", decoder)):
         seen = log.seen.get(label if label != "encoders[-1]" else f"encoders[{len(encoders) - 1}]")
         if seen is None:
             continue  # the decoder has no BatchNorm: its mode is checked through the loss

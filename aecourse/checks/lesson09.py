@@ -12,8 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import (Autoencoder, call, check_choice, check_device, diagnose, expect_tensor, fail, passed,
-                   require_answer, seeded)
+from .core import (
+    Autoencoder,
+    call,
+    check_choice,
+    check_device,
+    diagnose,
+    expect_tensor,
+    fail,
+    passed,
+    require_answer,
+    seeded,
+)
 
 __all__ = ["check_reconstruction_scores", "check_auroc", "check_lowest_scored_digit", "check_threshold_for_fpr",
            "check_retrieval_code_size"]  # what aecourse.checks exports from here
@@ -221,7 +231,7 @@ def _banned_calls(fn, depth: int = 2) -> list[str]:
         stack += [k for k in c.co_consts if inspect.iscode(k)]
     found = sorted(names & set(FORBIDDEN))
     scope = dict(getattr(fn, "__globals__", {}))
-    for var, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+    for var, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or (), strict=False):
         try:
             scope[var] = cell.cell_contents
         except ValueError:  # an empty cell
