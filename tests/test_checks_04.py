@@ -2,229 +2,15 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from aecourse import checks, corruption
-from aecourse.metrics import psnr as package_psnr
+from aecourse.checks import lesson04
 from check_helpers import rejects
 
-# ---------------------------------------------------------------- 4.1 Gaussian noise
-
-
-def gaussian_noise(x, noise_factor=0.5):
-    return (x + noise_factor * torch.randn_like(x)).clamp(0, 1)
-
-
-def _other_normal(x):
-    """Standard normal noise like x, but not torch.randn_like's draws (shifted by one number)."""
-    return torch.randn(x.numel() + 1)[1:].reshape(x.shape)
-
-
-def gaussian_with_normal(x, noise_factor=0.5):  # other draws, right statistics
-    return torch.clip(x + noise_factor * _other_normal(x), 0.0, 1.0)
-
-
-def gaussian_no_clip(x, noise_factor=0.5):
-    return x + noise_factor * torch.randn_like(x)
-
-
-def gaussian_uniform(x, noise_factor=0.5):
-    return (x + noise_factor * torch.rand_like(x)).clamp(0, 1)
-
-
-def gaussian_no_factor(x, noise_factor=0.5):
-    return (x + torch.randn_like(x)).clamp(0, 1)
-
-
-def gaussian_variance(x, noise_factor=0.5):
-    return (x + noise_factor**2 * torch.randn_like(x)).clamp(0, 1)
-
-
-def gaussian_multiplied(x, noise_factor=0.5):
-    return (x * (1 + noise_factor * torch.randn_like(x))).clamp(0, 1)
-
-
-def gaussian_noise_only(x, noise_factor=0.5):
-    return (noise_factor * torch.randn_like(x)).clamp(0, 1)
-
-
-def gaussian_rescaled(x, noise_factor=0.5):
-    y = x + noise_factor * torch.randn_like(x)
-    return (y - y.min()) / (y.max() - y.min())
-
-
-def gaussian_in_place(x, noise_factor=0.5):
-    x += noise_factor * torch.randn_like(x)
-    return x.clamp_(0, 1)
-
-
-def gaussian_fixed_generator(x, noise_factor=0.5):
-    g = torch.Generator().manual_seed(42)
-    return (x + noise_factor * torch.randn(x.shape, generator=g)).clamp(0, 1)
-
-
-def gaussian_other_draws_no_noise_factor(x, noise_factor=0.5):  # other draws, wrong spread
-    return (x + _other_normal(x)).clamp(0, 1)
-
-
-def gaussian_other_draws_uniform(x, noise_factor=0.5):  # other draws, wrong mean
-    return (x + noise_factor * torch.rand(x.shape[::-1]).T).clamp(0, 1)
-
-
-def gaussian_other_draws_unclipped(x, noise_factor=0.5):
-    return x + noise_factor * _other_normal(x)
-
-
-def test_gaussian_noise_reference_passes(capsys):
-    checks.check_gaussian_noise(gaussian_noise)
-    checks.check_gaussian_noise(gaussian_noise, seed=3, n=10, d=50, noise_factor=0.3)
-    out = capsys.readouterr().out
-    assert "✓ gaussian_noise: adds noise_factor · N(0, 1) noise and clips" in out
-    assert "statistics" not in out
-
-
-def test_gaussian_noise_other_draws_pass_on_their_statistics(capsys):
-    checks.check_gaussian_noise(gaussian_with_normal)
-    checks.check_gaussian_noise(gaussian_with_normal, seed=1, n=20, d=100, noise_factor=0.8)
-    assert "tested the noise's statistics instead" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("answer, fragment", [
-    (gaussian_no_clip, "did not clip"),
-    (gaussian_uniform, "drew uniform noise with torch.rand_like"),
-    (gaussian_no_factor, "left out noise_factor"),
-    (gaussian_variance, "scaled the noise by noise_factor²"),
-    (gaussian_multiplied, "multiplied x by (1 + noise_factor · ε)"),
-    (gaussian_noise_only, "returned the clipped noise alone"),
-    (gaussian_rescaled, "rescaled the noisy batch to [0, 1] (min-max)"),
-    (gaussian_in_place, "changed its input `x` in place"),
-    (gaussian_fixed_generator, "returned the same corruption on two calls"),
-    (gaussian_other_draws_no_noise_factor, "expected noise_factor = 0.1"),
-    (gaussian_other_draws_uniform, "the noise has mean 0.05"),
-    (gaussian_other_draws_unclipped, "outside the pixel range [0, 1]; clip"),
-])
-def test_gaussian_noise_mistakes_are_named(answer, fragment):
-    rejects(checks.check_gaussian_noise, answer, fragment)
-
-
-def test_gaussian_noise_stub_and_wrong_types():
-    def stub(x, noise_factor=0.5):
-        raise NotImplementedError()
-
-    rejects(checks.check_gaussian_noise, stub, "not written yet")
-    rejects(checks.check_gaussian_noise, lambda x, noise_factor: gaussian_noise(x, noise_factor)[0],
-            "returned shape (784,), expected (64, 784)")
-    rejects(checks.check_gaussian_noise, lambda x, noise_factor: gaussian_noise(x, noise_factor).numpy(),
-            "returned ndarray, expected a torch.Tensor")
-    rejects(checks.check_gaussian_noise, lambda x, noise_factor: (255 * gaussian_noise(x)).to(torch.uint8),
-            "returned a torch.uint8 tensor")
-    rejects(checks.check_gaussian_noise, lambda x, noise_factor: x + 0 * noise_factor, "added no noise")
-
-
-# ---------------------------------------------------------------- 4.2 masking
-
-
-def mask_pixels(x, fraction=0.25):
-    return x * (torch.rand_like(x) >= fraction)
-
-
-def mask_with_where(x, fraction=0.25):
-    return torch.where(torch.rand_like(x) < fraction, 0.0, x)
-
-
-def mask_with_bernoulli(x, fraction=0.25):  # other draws, right statistics
-    return x * torch.bernoulli(torch.full_like(x, 1 - fraction))
-
-
-def mask_keep_below(x, fraction=0.25):  # keeps where u < 1 - fraction: other draws, same statistics
-    return x * (torch.rand_like(x) < 1 - fraction)
-
-
-def mask_inverted(x, fraction=0.25):
-    return x * (torch.rand_like(x) < fraction)
-
-
-def mask_dropout(x, fraction=0.25):
-    return F.dropout(x, p=fraction, training=True)
-
-
-def mask_rescaled(x, fraction=0.25):
-    return x * (torch.rand_like(x) >= fraction) / (1 - fraction)
-
-
-def mask_to_one(x, fraction=0.25):
-    return torch.where(torch.rand_like(x) < fraction, 1.0, x)
-
-
-def mask_returned(x, fraction=0.25):
-    return (torch.rand_like(x) >= fraction).float()
-
-
-def mask_bool(x, fraction=0.25):
-    return torch.rand_like(x) >= fraction
-
-
-def mask_same_pixels(x, fraction=0.25):
-    return x * (torch.rand(x.shape[1:]) >= fraction)
-
-
-def mask_whole_images(x, fraction=0.25):
-    return x * (torch.rand(len(x), 1) >= fraction)
-
-
-def mask_half(x, fraction=0.25):
-    return x * (torch.rand(x.shape) >= 0.5)
-
-
-def mask_in_place(x, fraction=0.25):
-    x[torch.rand_like(x) < fraction] = 0
-    return x
-
-
-def test_mask_pixels_reference_passes(capsys):
-    checks.check_mask_pixels(mask_pixels)
-    checks.check_mask_pixels(mask_with_where, seed=2, n=30, d=100, fraction=0.5)
-    out = capsys.readouterr().out
-    assert "✓ mask_pixels: sets each pixel to 0 with probability 0.3" in out and "statistics" not in out
-
-
-def test_mask_pixels_other_draws_pass_on_their_statistics(capsys):
-    checks.check_mask_pixels(mask_with_bernoulli)
-    checks.check_mask_pixels(mask_keep_below, seed=1, fraction=0.1)
-    assert "tested the share masked instead" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("answer, fragment", [
-    (mask_inverted, "zeroed a share 1 − fraction of the pixels"),
-    (mask_rescaled, "scaled the kept pixels by 1 / (1 − fraction), as dropout does"),
-    (mask_dropout, "changed a pixel that it did not mask"),
-    (mask_to_one, "set the masked pixels to 1"),
-    (mask_returned, "returned the mask (1 = kept, 0 = masked)"),
-    (mask_bool, "returned a bool tensor"),
-    (mask_same_pixels, "corrupted the same pixels in every image"),
-    (mask_whole_images, "corrupted whole images"),
-    (mask_half, "expected about 30%"),
-    (mask_in_place, "changed its input `x` in place"),
-])
-def test_mask_pixels_mistakes_are_named(answer, fragment):
-    rejects(checks.check_mask_pixels, answer, fragment)
-
-
-def test_mask_pixels_inverted_with_other_draws_is_named():
-    def keeps_fraction(x, fraction=0.25):
-        return x * torch.bernoulli(torch.full_like(x, fraction))
-
-    rejects(checks.check_mask_pixels, keeps_fraction, "1 − fraction")
-
-
-def test_mask_pixels_stub():
-    rejects(checks.check_mask_pixels, lambda x, fraction: (_ for _ in ()).throw(NotImplementedError()),
-            "not written yet")
-
-
-# ---------------------------------------------------------------- 4.3 salt and pepper
+# ---------------------------------------------------------------- 4.1 build: salt and pepper
 
 
 def salt_and_pepper(x, fraction=0.1):
@@ -286,6 +72,48 @@ def salt_and_pepper_in_place(x, fraction=0.1):
     return x
 
 
+def salt_and_pepper_above(x, fraction=0.1):  # hit above 1 - fraction, salt above 0.5: other draws, right
+    hit = torch.rand_like(x) > 1 - fraction
+    salt = torch.rand_like(x) > 0.5
+    return torch.where(hit, salt.to(x.dtype), x)
+
+
+def salt_and_pepper_bernoulli(x, fraction=0.1):  # torch.bernoulli, float64 maths, float32 result
+    hit = torch.bernoulli(torch.full_like(x, fraction, dtype=torch.float64)).bool()
+    salt = torch.bernoulli(torch.full_like(x, 0.5))
+    return torch.where(hit, salt, x.double()).to(x.dtype)
+
+
+def salt_and_pepper_cpu(x, fraction=0.1):  # draws on the CPU whatever x's device
+    hit = torch.rand(x.shape) < fraction
+    salt = (torch.rand(x.shape) < 0.5).float()
+    return torch.where(hit, salt, x)
+
+
+def salt_and_pepper_float64(x, fraction=0.1):
+    hit = torch.rand_like(x) < fraction
+    salt = (torch.rand_like(x) < 0.5).double()
+    return torch.where(hit, salt, x)
+
+
+def salt_and_pepper_shared_salt(x, fraction=0.1):  # salt or pepper decided once per pixel position
+    hit = torch.rand_like(x) < fraction
+    salt = (torch.rand_like(x[:1]) < 0.5).to(x.dtype).expand_as(x)
+    return torch.where(hit, salt, x)
+
+
+def salt_and_pepper_per_image(x, fraction=0.1):  # one draw per image: whole images corrupted or not
+    hit = torch.rand_like(x[:, :1]) < fraction
+    salt = (torch.rand_like(x) < 0.5).to(x.dtype)
+    return torch.where(hit, salt, x)
+
+
+def salt_and_pepper_seeded(x, fraction=0.1):  # the same corruption on every call
+    g = torch.Generator().manual_seed(0)
+    hit = torch.rand(x.shape, generator=g) < fraction
+    return torch.where(hit, (torch.rand(x.shape, generator=g) < 0.5).to(x.dtype), x)
+
+
 def test_salt_and_pepper_reference_passes(capsys):
     checks.check_salt_and_pepper(salt_and_pepper)
     checks.check_salt_and_pepper(salt_and_pepper, seed=4, n=100, d=64, fraction=0.05)
@@ -296,6 +124,9 @@ def test_salt_and_pepper_reference_passes(capsys):
 def test_salt_and_pepper_other_draws_pass_on_their_statistics(capsys):
     checks.check_salt_and_pepper(salt_and_pepper_one_draw)
     checks.check_salt_and_pepper(salt_and_pepper_one_draw, seed=1, fraction=0.4)
+    checks.check_salt_and_pepper(salt_and_pepper_above, fraction=0.5)  # at 0.5 it draws like `u >= fraction`
+    checks.check_salt_and_pepper(salt_and_pepper_above, seed=2, fraction=0.45)
+    checks.check_salt_and_pepper(salt_and_pepper_bernoulli)
     assert "tested their statistics instead" in capsys.readouterr().out
 
 
@@ -310,6 +141,11 @@ def test_salt_and_pepper_other_draws_pass_on_their_statistics(capsys):
     (salt_and_pepper_same_pixels, "corrupted the same pixels in every image"),
     (salt_and_pepper_rescales, "leave uncorrupted pixels as they are"),
     (salt_and_pepper_in_place, "changed its input `x` in place"),
+    (salt_and_pepper_cpu, "made a tensor on the CPU whatever the input's device"),
+    (salt_and_pepper_float64, "returned float64 images for float32 input"),
+    (salt_and_pepper_shared_salt, "one draw shared by the batch"),
+    (salt_and_pepper_per_image, "corrupted whole images, all or none of their pixels"),
+    (salt_and_pepper_seeded, "returned the same corruption on two calls"),
 ])
 def test_salt_and_pepper_mistakes_are_named(answer, fragment):
     rejects(checks.check_salt_and_pepper, answer, fragment)
@@ -324,133 +160,207 @@ def test_salt_and_pepper_stub_and_shape():
             "returned shape (50176,), expected (64, 784)")
 
 
-def test_the_corruption_checks_leave_the_global_random_state_alone():
+def test_the_salt_and_pepper_check_leaves_the_global_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    checks.check_gaussian_noise(gaussian_noise)
-    checks.check_mask_pixels(mask_with_bernoulli)
     checks.check_salt_and_pepper(salt_and_pepper_one_draw)
+    checks.check_salt_and_pepper(corruption.salt_and_pepper)
     assert torch.equal(torch.rand(3), expected)
 
 
-# ---------------------------------------------------------------- 4.4 PSNR
+# ---------------------------------------------------------------- 4.2 derive: the expected error of salt and pepper
 
 
-def psnr(x_hat, x, data_range=1.0):
-    mse = ((x_hat - x) ** 2).mean(dim=1)
-    return (10 * torch.log10(data_range**2 / mse)).mean()
+def expected_mse(x, fraction=0.1):
+    return (fraction * (x**2 + (1 - x) ** 2) / 2).mean(dim=1)
 
 
-def psnr_rmse(x_hat, x, data_range=1.0):  # 20 log10(R / RMSE) is the same number
-    rmse = ((x_hat - x) ** 2).mean(dim=1).sqrt()
-    return (20 * torch.log10(data_range / rmse)).mean().item()
+def expected_mse_expanded(x, fraction=0.1):  # x² + (1 − x)² = 1 − 2x + 2x², in float64, returned as float32
+    xd = x.double()
+    return (fraction * (0.5 - xd + xd**2)).mean(dim=1).to(x.dtype)
 
 
-def psnr_batch_mse(x_hat, x, data_range=1.0):
-    return 10 * torch.log10(data_range**2 / F.mse_loss(x_hat, x))
+def expected_mse_loop(x, fraction=0.1):
+    rows = [torch.stack([fraction * (0.5 * v**2 + 0.5 * (1 - v) ** 2) for v in image]).mean() for image in x]
+    return torch.stack(rows)
 
 
-def psnr_ln(x_hat, x, data_range=1.0):
-    return (10 * torch.log(data_range**2 / ((x_hat - x) ** 2).mean(dim=1))).mean()
+def expected_mse_where(x, fraction=0.1):  # written as probabilities times errors
+    p_pepper = p_salt = torch.full_like(x, fraction / 2)
+    return (p_pepper * (0 - x) ** 2 + p_salt * (1 - x) ** 2).sum(dim=1) / x.shape[1]
 
 
-def psnr_no_ten(x_hat, x, data_range=1.0):
-    return torch.log10(data_range**2 / ((x_hat - x) ** 2).mean(dim=1)).mean()
+def mse_no_fraction(x, fraction=0.1):
+    return ((x**2 + (1 - x) ** 2) / 2).mean(dim=1)
 
 
-def psnr_twenty(x_hat, x, data_range=1.0):
-    return (20 * torch.log10(data_range**2 / ((x_hat - x) ** 2).mean(dim=1))).mean()
+def mse_no_half(x, fraction=0.1):
+    return (fraction * (x**2 + (1 - x) ** 2)).mean(dim=1)
 
 
-def psnr_range_not_squared(x_hat, x, data_range=1.0):
-    return (10 * torch.log10(data_range / ((x_hat - x) ** 2).mean(dim=1))).mean()
+def mse_pepper_only(x, fraction=0.1):
+    return (fraction * x**2).mean(dim=1)
 
 
-def psnr_ignores_range(x_hat, x, data_range=1.0):
-    return (10 * torch.log10(1 / ((x_hat - x) ** 2).mean(dim=1))).mean()
+def mse_salt_only(x, fraction=0.1):
+    return (fraction * (1 - x) ** 2 / 2).mean(dim=1)
 
 
-def psnr_summed(x_hat, x, data_range=1.0):
-    return (10 * torch.log10(data_range**2 / ((x_hat - x) ** 2).sum(dim=1))).mean()
+def mse_summed(x, fraction=0.1):
+    return (fraction * (x**2 + (1 - x) ** 2) / 2).sum(dim=1)
 
 
-def psnr_inverted(x_hat, x, data_range=1.0):
-    return (10 * torch.log10(((x_hat - x) ** 2).mean(dim=1) / data_range**2)).mean()
+def mse_mid_grey(x, fraction=0.1):
+    return (fraction * (x - 0.5) ** 2).mean(dim=1)
 
 
-def psnr_per_image(x_hat, x, data_range=1.0):
-    return 10 * torch.log10(data_range**2 / ((x_hat - x) ** 2).mean(dim=1))
+def mse_mean_first(x, fraction=0.1):
+    m = x.mean(dim=1)
+    return fraction * (m**2 + (1 - m) ** 2) / 2
 
 
-def psnr_per_pixel(x_hat, x, data_range=1.0):
-    return 10 * torch.log10(data_range**2 / (x_hat - x) ** 2)
+def mse_untouched_share(x, fraction=0.1):
+    return ((1 - fraction) * (x**2 + (1 - x) ** 2) / 2).mean(dim=1)
 
 
-def psnr_mean_ratio(x_hat, x, data_range=1.0):
-    return 10 * torch.log10((data_range**2 / ((x_hat - x) ** 2).mean(dim=1)).mean())
+def mse_batch_mean(x, fraction=0.1):
+    return expected_mse(x, fraction).mean()
 
 
-def test_psnr_reference_passes(capsys):
-    checks.check_psnr(psnr)
-    checks.check_psnr(psnr_rmse, seed=1, batch=5, d=100)
-    assert "✓ psnr: 10 · log10(data_range² / MSE) per image" in capsys.readouterr().out
+def mse_per_pixel(x, fraction=0.1):
+    return fraction * (x**2 + (1 - x) ** 2) / 2
 
 
-def test_psnr_check_reference_agrees_with_the_package_and_a_direct_computation():
-    x_hat, x = torch.rand(6, 784), torch.rand(6, 784)
-    direct = sum(10 * math.log10(1 / float(((a - b) ** 2).mean())) for a, b in zip(x_hat, x, strict=True)) / 6
-    assert psnr(x_hat, x).item() == pytest.approx(direct, rel=1e-5)
-    assert package_psnr(x_hat, x) == pytest.approx(direct, rel=1e-5)
-    assert package_psnr(255 * x_hat, 255 * x, data_range=255) == pytest.approx(direct, rel=1e-5)
-    checks.check_psnr(lambda x_hat, x, data_range=1.0: package_psnr(x_hat, x, data_range=data_range))
+def mse_float64(x, fraction=0.1):
+    return expected_mse(x.double(), fraction)
+
+
+def mse_cpu_full(x, fraction=0.1):
+    p = torch.full(x.shape, fraction)
+    return (p * (x**2 + (1 - x) ** 2) / 2).mean(dim=1)
+
+
+def mse_abs(x, fraction=0.1):
+    return (fraction * (x.abs() + (1 - x).abs()) / 2).mean(dim=1)
+
+
+def mse_by_simulation(x, fraction=0.1):  # a Monte Carlo estimate, not the expectation
+    draws = torch.stack([(corruption.salt_and_pepper(x, fraction) - x) ** 2 for _ in range(20)])
+    return draws.mean(dim=(0, 2))
+
+
+def test_expected_mse_reference_matches_many_draws():
+    x = lesson04._mse_inputs(0, 4, 784)
+    torch.manual_seed(0)
+    draws = torch.stack([((corruption.salt_and_pepper(x, 0.3) - x) ** 2).mean(dim=1) for _ in range(2000)])
+    torch.testing.assert_close(draws.mean(dim=0), lesson04.expected_mse_reference(x, 0.3), rtol=0.02, atol=1e-4)
+
+
+def test_expected_mse_correct_answers_pass(capsys):
+    checks.check_expected_mse(expected_mse)
+    checks.check_expected_mse(expected_mse_expanded, seed=1, batch=20, d=784, fraction=0.1)
+    checks.check_expected_mse(expected_mse_loop, seed=2, batch=3, d=17, fraction=0.05)
+    checks.check_expected_mse(expected_mse_where)
+    assert "✓ expected_mse: equals fraction · mean_j (x_j² + (1 − x_j)²) / 2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer, fragment", [
-    (psnr_batch_mse, "averaged the squared error over the whole batch before the log"),
-    (psnr_ln, "used the natural log"),
-    (psnr_no_ten, "left out the factor 10"),
-    (psnr_twenty, "used 20 · log10 with the MSE"),
-    (psnr_range_not_squared, "forgot to square data_range"),
-    (psnr_ignores_range, "ignored data_range"),
-    (psnr_summed, "summed the squared error over the pixels"),
-    (psnr_inverted, "inverted the ratio"),
-    (psnr_per_image, "returned one PSNR per image, shape (B,)"),
-    (psnr_per_pixel, "returned a value per pixel"),
-    (psnr_mean_ratio, "averaged the ratios R² / MSE before taking the log"),
+    (mse_no_fraction, "left out the probability fraction"),
+    (mse_no_half, "left out the 1/2 of the even odds"),
+    (mse_pepper_only, "counted only pepper"),
+    (mse_salt_only, "counted only salt"),
+    (mse_summed, "summed over the pixels"),
+    (mse_mid_grey, "squared the error of the mean value"),
+    (mse_mean_first, "squared each image's mean pixel value"),
+    (mse_untouched_share, "used 1 − fraction"),
+    (mse_batch_mean, "returned one number for the whole batch"),
+    (mse_per_pixel, "returned one value per pixel"),
+    (mse_float64, "returned float64, expected float32"),
+    (mse_cpu_full, "made a tensor on the CPU whatever the input's device"),
+    (mse_abs, "used absolute errors"),
+    (mse_by_simulation, "wrong values on 6 images of 50 pixels"),
 ])
-def test_psnr_mistakes_are_named(answer, fragment):
-    rejects(checks.check_psnr, answer, fragment)
+def test_expected_mse_mistakes_are_named(answer, fragment):
+    rejects(checks.check_expected_mse, answer, fragment)
 
 
-def test_psnr_stub_types_and_in_place():
-    def stub(x_hat, x, data_range=1.0):
+def test_expected_mse_stub():
+    def expected_mse(x, fraction=0.1):
         raise NotImplementedError()
-
-    def clamps_in_place(x_hat, x, data_range=1.0):
-        x_hat.clamp_(0, data_range / 2)
-        return psnr(x_hat, x, data_range)
-
-    rejects(checks.check_psnr, stub, "not written yet")
-    rejects(checks.check_psnr, clamps_in_place, "changed its input `x_hat` in place")
-    rejects(checks.check_psnr, lambda x_hat, x, data_range=1.0: "20 dB", "returned str")
-    rejects(checks.check_psnr, lambda x_hat, x, data_range=1.0: psnr(x_hat, x, data_range) + 1,
-            "wrong values")
+    rejects(checks.check_expected_mse, expected_mse, "not written yet")
 
 
-# ---------------------------------------------------------------- the package's corruptions
+# ---------------------------------------------------------------- 4.3 predict: a denoiser at other noise levels
 
 
-def test_the_references_draw_what_the_package_draws_and_the_package_passes():
-    """The checks' references use the global RNG in the same order as aecourse.corruption."""
-    x = torch.rand(50, 784)
-    for ours, theirs, level in [(gaussian_noise, corruption.gaussian_noise, 0.3),
-                                (mask_pixels, corruption.mask_pixels, 0.3),
-                                (salt_and_pepper, corruption.salt_and_pepper, 0.2)]:
-        torch.manual_seed(0)
-        expected = ours(x, level)
-        torch.manual_seed(0)
-        assert torch.equal(theirs(x, level), expected)
-    checks.check_gaussian_noise(corruption.gaussian_noise)
-    checks.check_mask_pixels(corruption.mask_pixels)
-    checks.check_salt_and_pepper(corruption.salt_and_pepper)
+def test_prediction_4_3_explains_every_letter(capsys):
+    checks.check_prediction_4_3("b")
+    assert "B is right" in capsys.readouterr().out
+    for letter in "ACD":
+        message = rejects(checks.check_prediction_4_3, letter, f"{letter} is not what happens")
+        assert lesson04.WHY_4_3[letter] in message
+    rejects(checks.check_prediction_4_3, None, "not written yet")
+    rejects(checks.check_prediction_4_3, "F", "expected one letter")
+    rejects(checks.check_prediction_4_3, 0.1, "expected one letter")
+    rejects(checks.check_prediction_4_3, "A, B", "expected one letter")
+
+
+# ---------------------------------------------------------------- 4.4 experiment: a learning rate for the budget
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """Replace training and measuring by a stand-in whose PSNR peaks at lr = 0.01 (the real run takes a minute)."""
+    monkeypatch.setenv("AECOURSE_MODE", "standard")  # the standard target (CI runs in smoke mode)
+    calls = []
+
+    def fake(lr):
+        if not lesson04._valid_lr(lr):
+            raise ValueError("lr")
+        calls.append(lr)
+        return {"input": 12.6, "output": lesson04.TARGET_4_4 + 0.5 - 2 * math.log10(lr / 0.01) ** 2}
+
+    monkeypatch.setattr(lesson04, "masked_psnr_4_4", fake)
+    return calls
+
+
+@pytest.mark.parametrize("lr", [0.01, 1e-2, torch.tensor(0.01), np.float64(0.01), 0.015])
+def test_lr_4_4_accepts_a_rate_that_reaches_the_target(fake_training, lr, capsys):
+    checks.check_lr_4_4(lr)
+    out = capsys.readouterr().out
+    assert "✓ lr_4_4:" in out and "reached" in out and "standard mode" in out
+
+
+@pytest.mark.parametrize("lr, fragments", [
+    (0.001, ("with lr = 0.001, the denoiser reaches", "1.50 dB short", "the target (standard mode)")),
+    (0.0001, ("with lr = 0.0001", "dB short")),
+    (0.3, ("with lr = 0.3", "dB short")),
+    (1.0, ("with lr = 1", "dB short")),
+    (0.002, ("with lr = 0.002", "0.48 dB short")),
+    (0.05, ("with lr = 0.05", "dB short")),
+])
+def test_lr_4_4_rejects_weak_settings_with_the_distance(fake_training, lr, fragments):
+    rejects(checks.check_lr_4_4, lr, *fragments)
+
+
+@pytest.mark.parametrize("lr, fragment", [
+    (None, "not written yet"),
+    (0.0, "lr = 0 is not a usable learning rate"),
+    (-0.01, "lr = -0.01 is not a usable learning rate"),
+    (5.0, "lr = 5 is not a usable learning rate"),
+    (float("inf"), "expected one number for the learning rate, got inf"),
+    ("0.01", "expected one number for the learning rate, got '0.01'"),
+    (True, "expected one number for the learning rate, got True"),
+])
+def test_lr_4_4_rejects_what_is_not_a_learning_rate(fake_training, lr, fragment):
+    rejects(checks.check_lr_4_4, lr, fragment)
+    assert fake_training == []  # nothing was trained
+
+
+def test_lr_4_4_smoke_mode_trains_for_real_and_names_its_target(monkeypatch, capsys):
+    monkeypatch.setenv("AECOURSE_MODE", "smoke")
+    result = lesson04.masked_psnr_4_4(0.03)
+    assert 5 < result["input"] < result["output"] < 40
+    checks.check_lr_4_4(0.03)  # the solution's learning rate passes smoke mode's target
+    assert f"the target (smoke mode) is {lesson04.SMOKE_TARGET_4_4:.1f} dB" in capsys.readouterr().out
