@@ -2,83 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import Autoencoder, call, diagnose, expect_tensor, fail, passed, seeded
+from ..config import get_mode, pick
+from .core import (
+    CheckFailed,
+    call,
+    check_choice,
+    check_device,
+    close,
+    diagnose,
+    expect_tensor,
+    fail,
+    passed,
+    require_answer,
+)
 
-__all__ = ["check_mlp_layers", "check_bce_loss", "check_interpolate"]  # what aecourse.checks exports from here
-
-
-def _layers(module: nn.Module) -> list[str]:
-    """Return the leaf layers in order, e.g. ['Linear(784, 64)', 'ReLU', ...]."""
-    leaves = [m for m in module.modules() if not list(m.children())]
-    return [f"Linear({m.in_features}, {m.out_features})" if isinstance(m, nn.Linear) else type(m).__name__
-            for m in leaves]
-
-
-def _plan(sizes: list[int]) -> list[str]:
-    """Return the expected layers for sizes: Linear, ReLU, ..., Linear (no activation after the last)."""
-    layers = []
-    for d_in, d_out in zip(sizes[:-1], sizes[1:], strict=True):
-        layers += [f"Linear({d_in}, {d_out})", "ReLU"]
-    return layers[:-1]
+__all__ = ["check_bce_loss", "check_saturation_prediction", "check_bce_from_logits", "check_small_autoencoder"]  # what aecourse.checks exports
 
 
-def _stack_problem(part: str, got: list[str], want: list[str]) -> str:
-    """Return one sentence naming how the layers `got` differ from `want`."""
-    linear = [layer for layer in got if layer.startswith("Linear")]
-    expected = [layer for layer in want if layer.startswith("Linear")]
-    if linear != expected:
-        mirror = " (the encoder's, mirrored)" if part == "decoder" else " (one per pair of consecutive sizes)"
-        return f"the {part}'s Linear layers are {', '.join(linear) or 'none'}; expected {', '.join(expected)}{mirror}"
-    if part == "encoder" and got[-1] != want[-1]:
-        return (f"the encoder ends with {got[-1]} after its last Linear layer: leave the code layer linear, "
-                "so that codes can take any value")
-    if part == "decoder" and got[-1] != "Sigmoid":
-        return ("the decoder must end with nn.Sigmoid(): pixels lie in [0, 1], and BCE needs probabilities "
-                f"(it ends with {got[-1]})")
-    if part == "decoder" and not got[-2].startswith("Linear"):
-        return f"the decoder has {got[-2]} right before its Sigmoid; put the Sigmoid right after the last Linear"
-    cuts = [i for i, layer in enumerate(got) if layer.startswith("Linear")]
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-        between = got[a + 1:b]
-        if not between:
-            return (f"the {part} has no activation between {got[a]} and {got[b]}: stacked Linear layers "
-                    "collapse into one linear map; put an nn.ReLU() between them")
-        if between != ["ReLU"]:
-            return f"the {part} has {', '.join(between)} between {got[a]} and {got[b]}; use one nn.ReLU()"
-    return f"the {part}'s layers are {got}; expected {want}"
-
-
-def check_mlp_layers(fn, sizes=(784, 64, 16, 2)) -> None:
-    """Check mlp_layers(sizes): ReLU MLP encoder with a linear code, mirrored decoder ending in Sigmoid (lesson 02)."""
-    name, sizes = getattr(fn, "__name__", "mlp_layers"), list(sizes)
-    out = call(name, fn, sizes=list(sizes))
-    if not (isinstance(out, tuple) and len(out) == 2):
-        fail(name, f"returned {type(out).__name__}; return the pair (encoder, decoder)")
-    for part, module in zip(("encoder", "decoder"), out, strict=True):
-        if isinstance(module, (list, tuple)):
-            fail(name, f"the {part} is a Python {type(module).__name__}; wrap the layers in "
-                       "nn.Sequential(*layers) so that PyTorch registers their parameters")
-        if not isinstance(module, nn.Module):
-            fail(name, f"the {part} is a {type(module).__name__}, expected an nn.Module (nn.Sequential)")
-    plans = {"encoder": _plan(sizes), "decoder": _plan(sizes[::-1]) + ["Sigmoid"]}
-    for part, module in zip(plans, out, strict=True):
-        got = _layers(module)
-        if part == "encoder" and got[:1] == ["Flatten"]:
-            got = got[1:]  # the lesson's encoder starts by flattening (N, 1, 28, 28) images
-        if got != plans[part]:
-            fail(name, f"{_stack_problem(part, got, plans[part])} (for sizes {sizes})")
-    encoder, decoder = out
-    x = torch.rand(3, sizes[0], generator=torch.Generator().manual_seed(0))
-    z = expect_tensor(name, call(f"{name}: encoder", encoder, x=x), (3, sizes[-1]))
-    x_hat = expect_tensor(name, call(f"{name}: decoder", decoder, z=z), (3, sizes[0]))
-    if not ((x_hat >= 0) & (x_hat <= 1)).all():
-        fail(name, "the decoder's outputs leave [0, 1]; its last layer must be the Sigmoid")
-    chain = " → ".join(map(str, sizes))
-    passed(name, f"encoder {chain} with ReLUs and a linear code, decoder mirrored with a Sigmoid output")
+# ---------------------------------------------------------------- 2.1 the BCE loss (build)
 
 
 def _bce_terms(x_hat: torch.Tensor, x: torch.Tensor, clamp: bool = True) -> tuple:
@@ -109,7 +57,7 @@ def _bce_case(name: str, fn, where: str, p: torch.Tensor, x: torch.Tensor) -> No
     out = expect_tensor(name, raw, (), {
         (batch,): "returned one loss per image, shape (B,); average them over the batch with .mean()",
         tuple(x.shape): "returned the loss of every pixel, shape (B, D); sum over pixels (dim=1), then "
-                        "average over the batch"})
+                        "average over the batch"}, dtype=x.dtype)
     a, b = _bce_terms(p, x)
     per_pixel = -(a + b)
     mistakes = [
@@ -139,56 +87,262 @@ def _bce_case(name: str, fn, where: str, p: torch.Tensor, x: torch.Tensor) -> No
     if not raw.requires_grad:
         fail(name, "the loss is cut off from autograd (.detach(), .item() or torch.no_grad()): compute it "
                    "from x_hat with torch operations so that loss.backward() reaches the model")
+    grad = torch.autograd.grad(raw, x_hat, allow_unused=True)[0]
+    if grad is None:
+        fail(name, "the loss does not depend on x_hat through autograd: compute it from x_hat itself")
+    if not torch.isfinite(grad).all():
+        bad = int((~torch.isfinite(grad)).sum())
+        fail(name, f"the loss is right, but its gradient is NaN or inf at {bad} of {grad.numel()} pixels {where}: "
+                   "the derivative of log divides by x_hat, so log(0) clamped afterwards still gives 0 / 0 in "
+                   "the backward pass, and one NaN gradient ruins every weight. Clamp x_hat before the log as "
+                   "well, torch.log(x_hat.clamp(min=1e-44)).clamp(min=-100), or use F.binary_cross_entropy")
+    inner = (p > 0) & (p < 1)  # where the derivative is defined; F.binary_cross_entropy gives 0 at exact 0s and 1s
+    q = p.clone().requires_grad_()
+    ref_grad = torch.autograd.grad(F.binary_cross_entropy(q, x, reduction="sum") / batch, q)[0]
+    if not close(grad[inner], ref_grad[inner], 1e-3, 1e-5):
+        err = (grad[inner].double() - ref_grad[inner].double()).abs()
+        fail(name, f"the loss is right, but its gradient is not {where}: largest error {err.max().item():.3g} "
+                   "(compute the loss from x_hat with differentiable torch operations)")
 
 
 def check_bce_loss(fn, seed: int = 0, batch: int = 4, d: int = 784) -> None:
     """Check bce_loss(x_hat, x) against F.binary_cross_entropy summed over pixels, averaged over the batch (lesson 02)."""
     name = getattr(fn, "__name__", "bce_loss")
-    for case in _bce_cases(seed, batch, d):
+    cases = _bce_cases(seed, batch, d)
+    for case in cases:
         _bce_case(name, fn, *case)
+    check_device(name, fn, x_hat=cases[0][1], x=cases[0][2])
     passed(name, f"equals F.binary_cross_entropy(x_hat, x, reduction='sum') / B, saturated pixels "
                  f"included (batch {batch}, seed {seed})")
 
 
-def _interpolation_model(seed: int) -> nn.Module:
-    return seeded(seed, lambda: Autoencoder(
-        nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 2)),
-        nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 784), nn.Sigmoid())))
+
+# ---------------------------------------------------------------- 2.2 a saturated logit (predict)
+
+_SATURATION = {
+    "A": "The true derivative of the loss with respect to the logit is σ(l) − x = −1, and the logits form "
+         "computes exactly that, but the two-step form does not: σ(−200) rounds to exactly 0 in float32, so the "
+         "sigmoid's own derivative σ(l)(1 − σ(l)) is 0 too, and the chain rule multiplies everything by it.",
+    "B": "σ(−200) rounds to exactly 0 in float32, so the sigmoid's derivative σ(l)(1 − σ(l)) is exactly 0, and "
+         "the chain rule multiplies whatever BCE sends back by it: the pixel is wrong and gets no signal at all.",
+    "C": "Nothing divides 0 by 0 here: F.binary_cross_entropy clamps the log at −100 and divides its derivative by "
+         "max(x̂(1 − x̂), 1e-12), so the loss is 100 and every factor is finite; one of them is exactly 0.",
+    "D": "BCE does send a huge number back to x̂ (−1/1e-12 = −1e12, its clamped derivative), but the chain rule "
+         "then multiplies it by the sigmoid's derivative at −200, which is exactly 0 in float32, so the logit gets 0.",
+}
 
 
-def _path(model: nn.Module, x_a, x_b, t: torch.Tensor) -> torch.Tensor:
-    """Decode (1 − t)·z_a + t·z_b for each t: (len(t), 784)."""
-    z_a, z_b, t = model.encoder(x_a), model.encoder(x_b), t[:, None]
-    return model.decoder((1 - t) * z_a + t * z_b)
+def check_saturation_prediction(answer) -> None:
+    """Grade the prediction of exercise 2.2: the gradient BCE after a sigmoid sends to a saturated logit (lesson 02)."""
+    check_choice("prediction_2_2", answer, "B", _SATURATION)
 
 
-def check_interpolate(fn, seed: int = 0, steps: int = 5) -> None:
-    """Check interpolate(model, x_a, x_b, steps): decoded codes (1 − t)·z_a + t·z_b, t from 0 to 1 (lesson 02)."""
-    name = getattr(fn, "__name__", "interpolate")
-    model = _interpolation_model(seed)
+# ---------------------------------------------------------------- 2.4 a small autoencoder that beats PCA (experiment)
+
+SMALL_CODE, SMALL_PARAMS = 4, 40_000
+
+
+def small_ae_budget() -> dict:
+    """The experiment's limits and target in the current mode: code size, parameters, test error."""
+    return {"code": SMALL_CODE, "params": SMALL_PARAMS, "target": pick(smoke=70.0, standard=36.0, full=36.0)}
+
+
+@functools.lru_cache(maxsize=1)
+def _test_images() -> torch.Tensor:
+    """The 10,000 MNIST test images, flattened: (10000, 784) in [0, 1]."""
+    from ..data import load_mnist
+
+    return load_mnist("test", flatten=True)[0]
+
+
+def _as_pixels(name: str, out, n: int, what: str) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        fail(name, f"{what} returned {type(out).__name__}, expected a tensor of reconstructions ({n}, 784)")
+    if out.numel() != n * 784:
+        fail(name, f"{what} returned shape {tuple(out.shape)} for {n} images; expected ({n}, 784) "
+                   "(or (N, 1, 28, 28)): one reconstruction per input image")
+    return out.detach().reshape(n, 784).double().cpu()
+
+
+def check_small_autoencoder(model) -> None:
+    """Measure the trained model of exercise 2.4 on the MNIST test digits: code size, parameters, error (lesson 02)."""
+    name = "model_2_4"
+    require_answer(name, model, "`model_2_4` to your trained autoencoder")
+    if not isinstance(model, nn.Module):
+        fail(name, f"expected your trained model, an nn.Module; got {type(model).__name__}")
+    missing = [part for part in ("encoder", "decoder") if not isinstance(getattr(model, part, None), nn.Module)]
+    if missing:
+        fail(name, f"the model has no {' and no '.join(missing)} module; give it the attributes `encoder` and "
+                   "`decoder`, as the lesson's Autoencoder does, so that the check can measure the code")
+    budget = small_ae_budget()
+    n_params = sum(p.numel() for p in model.parameters())
+    if n_params > budget["params"]:
+        fail(name, f"the model has {n_params:,} parameters, {n_params - budget['params']:,} over the budget of "
+                   f"{budget['params']:,}: narrow the hidden layers (a Linear(784, h) alone costs 785·h)")
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+    x_all = _test_images()
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            x8 = x_all[:8].to(device, dtype)
+            z = call(f"{name}.encoder", model.encoder, x=x8)
+            if not isinstance(z, torch.Tensor) or z.dim() != 2 or len(z) != 8:
+                shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+                fail(name, f"the encoder returned {shape} for 8 images; expected codes of shape (8, k)")
+            if z.shape[1] > budget["code"]:
+                fail(name, f"the code has {z.shape[1]} numbers per image; the task allows at most "
+                           f"{budget['code']}: make the encoder's last layer Linear(h, {budget['code']})")
+            whole = _as_pixels(name, call(name, model, x=x8), 8, "the model")
+            chained = _as_pixels(name, call(f"{name}.decoder", model.decoder, z=z), 8, "the decoder")
+            if not close(whole, chained, 1e-4, 1e-5):
+                gap = (whole - chained).abs().max().item()
+                fail(name, f"model(x) differs from model.decoder(model.encoder(x)) (by up to {gap:.3g}): the "
+                           "reconstruction must pass through the code alone, with no path around it")
+            low, high = whole.min().item(), whole.max().item()
+            if low < -1e-6 or high > 1 + 1e-6:
+                fail(name, f"the reconstructions range from {low:.3g} to {high:.3g}, outside the pixels' [0, 1]: "
+                           "end the decoder with nn.Sigmoid() (if you trained on logits with "
+                           "F.binary_cross_entropy_with_logits, append the sigmoid after training)")
+            errors = []
+            for chunk in x_all.split(2000):
+                x_hat = _as_pixels(name, model(chunk.to(device, dtype)), len(chunk), "the model")
+                errors.append(((x_hat - chunk.double()) ** 2).sum(dim=1))
+    finally:
+        for m, training in modes.items():
+            m.train(training)
+    error = torch.cat(errors).mean().item()
+    target, mode = budget["target"], get_mode()
+    if not math.isfinite(error):
+        fail(name, "the reconstructions of the test digits contain NaN or inf")
+    if error > target:
+        fail(name, f"measured {error:.2f} squared error per test image (summed over pixels, 10,000 test digits), "
+                   f"{error - target:.2f} above the target {target:g} ({mode} mode's target); train it further, "
+                   "with a larger learning rate or more epochs, or spend the parameters differently")
+    passed(name, f"{error:.2f} squared error per test image (target {target:g}, {mode} mode's), with a code of "
+                 f"{z.shape[1]} numbers and {n_params:,} parameters")
+
+
+# ---------------------------------------------------------------- 2.3 BCE from logits (derive)
+
+
+def _banned_logits_functions() -> tuple:
+    return (F.binary_cross_entropy_with_logits, torch.binary_cross_entropy_with_logits, nn.BCEWithLogitsLoss)
+
+
+def _uses_banned(fn) -> bool:
+    """Whether fn holds torch's own BCE-with-logits under any name (in its globals, defaults or closure)."""
+    banned = _banned_logits_functions()
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    values = [getattr(fn, "__globals__", {}).get(n) for n in code.co_names]
+    values += [c.cell_contents for c in (fn.__closure__ or ()) if c.cell_contents is not None] if fn.__closure__ else []
+    values += list(fn.__defaults__ or ())
+    return any(v is b or (isinstance(b, type) and (isinstance(v, b) or v is b)) for v in values for b in banned)
+
+
+class _Banned(Exception):
+    pass
+
+
+def _logit_cases(seed: int, batch: int, d: int) -> list:
     g = torch.Generator().manual_seed(seed)
-    x_a, x_b = torch.rand(784, generator=g), torch.rand(784, generator=g)
-    out = call(name, fn, model=model, x_a=x_a, x_b=x_b, steps=steps)
-    out = expect_tensor(name, out, (steps, 784), {
-        (steps, 2): "returned the codes, shape (steps, k); decode them with model.decoder"})
-    t = torch.linspace(0, 1, steps)
+    u = torch.rand(batch, d, generator=g)
+    x = torch.where(u < 0.6, 0.0, torch.where(u > 0.85, 1.0, torch.rand(batch, d, generator=g)))  # MNIST-like
+    logits = 3 * torch.randn(batch, d, generator=g) + 0.5
+    extreme = torch.tensor([-200.0, 200.0, -200.0, 200.0, -40.0, 40.0, -90.0, 90.0])
+    targets = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.3, 0.7])
+    sat_l = torch.cat([extreme, 3 * torch.randn(8, generator=g)]).reshape(2, 8)
+    sat_x = torch.cat([targets, torch.rand(8, generator=g)]).reshape(2, 8)
+    return [(f"on random logits ({batch}×{d}, seed {seed})", logits, x),
+            ("on saturated logits, rows [-200, 200, -200, 200, -40, 40, -90, 90] against targets "
+             "[0, 1, 1, 0, 1, 0, 0.3, 0.7], and one row of random ones", sat_l, sat_x)]
+
+
+def _logits_case(name: str, fn, where: str, lg: torch.Tensor, x: torch.Tensor) -> None:
+    batch = len(x)
+    logits = lg.clone().requires_grad_()
+    raw = call(name, fn, logits=logits, x=x)
+    if isinstance(raw, (float, int)):
+        fail(name, "returned a Python number; return the tensor (no .item()) so that loss.backward() works")
+    out = expect_tensor(name, raw, (), {
+        (batch,): "returned one loss per image, shape (B,); average them over the batch with .mean()",
+        tuple(x.shape): "returned the loss of every pixel, shape (B, D); sum over pixels (dim=1), then "
+                        "average over the batch"}, dtype=x.dtype)
+    ld, xd = lg.double(), x.double()
+    per_pixel = ld.clamp(min=0) - ld * xd + torch.log1p(torch.exp(-ld.abs()))  # float64, stable
+    ref = per_pixel.sum(dim=1).mean()
+    p = torch.sigmoid(lg)
     mistakes = [
-        ("mixed the pixels of x_a and x_b; encode both, interpolate between their codes z_a and z_b, "
-         "then decode", lambda: (1 - t[:, None]) * x_a + t[:, None] * x_b),
-        ("mixed the images, then ran the whole model; interpolate the codes instead: "
-         "z = (1 - t) * z_a + t * z_b, then model.decoder(z)", lambda: model((1 - t[:, None]) * x_a + t[:, None] * x_b)),
-        ("the frames run from x_b to x_a: frame 0 decodes z_a (t = 0), the last one z_b (t = 1)",
-         lambda: _path(model, x_a, x_b, t.flip(0))),
-        ("t never reaches 1, so the last frame is not z_b's decoding; use torch.linspace(0, 1, steps)",
-         lambda: _path(model, x_a, x_b, torch.arange(steps) / steps)),
-        ("left out the end points t = 0 and t = 1; use torch.linspace(0, 1, steps)",
-         lambda: _path(model, x_a, x_b, torch.linspace(0, 1, steps + 2)[1:-1])),
-        ("the first and last frames are x_a and x_b themselves; decode every frame, the end points included",
-         lambda: torch.cat([x_a[None], _path(model, x_a, x_b, t)[1:-1], x_b[None]])),
-        ("used z_a + t·z_b; the point at t on the segment is (1 − t)·z_a + t·z_b",
-         lambda: model.decoder(model.encoder(x_a) + t[:, None] * model.encoder(x_b))),
+        ("took the log of torch.sigmoid(logits), as F.binary_cross_entropy does after a sigmoid: where σ(l) rounds "
+         "to 0 or 1 the log is clamped at -100, so a pixel at logit ±200 costs 100 instead of 200; use "
+         "log σ(l) = −softplus(−l) and log(1 − σ(l)) = −softplus(l)",
+         lambda: F.binary_cross_entropy(p, x, reduction="none").sum(dim=1).mean()),
+        ("swapped the two softplus terms: −log σ(l) = softplus(−l) goes with x, −log(1 − σ(l)) = softplus(l) "
+         "with 1 − x", lambda: (xd * F.softplus(ld) + (1 - xd) * F.softplus(-ld)).sum(dim=1).mean()),
+        ("left out max(l, 0): −log σ(l) is max(l, 0) − l + log(1 + e^(−|l|)), and log(1 + e^(−|l|)) alone "
+         "is only right for l ≤ 0", lambda: (-ld * xd + torch.log1p(torch.exp(-ld.abs()))).sum(dim=1).mean()),
+        ("averaged over pixels as well as over the batch: sum over pixels (dim=1), then average over the batch",
+         lambda: per_pixel.mean()),
+        ("summed over the batch as well: sum over pixels (dim=1), then average over the batch (.mean())",
+         lambda: per_pixel.sum()),
+        ("averaged over pixels and summed over the batch; it is the other way round: .sum(dim=1).mean()",
+         lambda: per_pixel.mean(dim=1).sum()),
+        ("the loss has the wrong sign: BCE is −[x·log σ(l) + (1 − x)·log(1 − σ(l))], a positive number",
+         lambda: -ref),
+        ("left out the (1 − x)·softplus(l) term, which penalises ink where the target is background",
+         lambda: (xd * F.softplus(-ld)).sum(dim=1).mean()),
+        ("left out the x·softplus(−l) term, which penalises missing ink",
+         lambda: ((1 - xd) * F.softplus(ld)).sum(dim=1).mean()),
     ]
-    with torch.no_grad():
-        ref = _path(model, x_a, x_b, t)
-    diagnose(name, out, ref, mistakes, f"with steps = {steps} (seed {seed})", rtol=1e-4, atol=1e-5)
-    passed(name, f"decodes {steps} evenly spaced codes from z_a to z_b, end points included (seed {seed})")
+    if not torch.isfinite(out).all():
+        fail(name, f"the loss is {out.item()} {where}: in float32 torch.sigmoid(-200.) is exactly 0, so its log is "
+                   "−inf, and torch.exp(200.) is inf; write each term with F.softplus (or torch.logaddexp), or as "
+                   "max(l, 0) − l·x + log1p(exp(−|l|)), which never overflows")
+    diagnose(name, out, ref, mistakes, where, rtol=1e-4, atol=1e-3)
+    if not raw.requires_grad:
+        fail(name, "the loss is cut off from autograd (.detach(), .item() or torch.no_grad()): compute it "
+                   "from the logits with torch operations so that loss.backward() reaches the model")
+    grad = torch.autograd.grad(raw, logits, allow_unused=True)[0]
+    if grad is None:
+        fail(name, "the loss does not depend on the logits through autograd: compute it from them")
+    want = (torch.sigmoid(ld) - xd) / batch  # the derivative, (σ(l) − x) / B
+    if not close(grad, want, 1e-3, 1e-5):
+        err = (grad.double() - want).abs()
+        i = int(err.argmax())
+        r, c = divmod(i, x.shape[1])
+        fail(name, f"the loss is right, but its gradient is not {where}: at logit {lg[r, c].item():g}, target "
+                   f"{x[r, c].item():g} it is {grad[r, c].item():.4g}, expected (σ(l) − x) / B = "
+                   f"{want[r, c].item():.4g}")
+
+
+def check_bce_from_logits(fn, seed: int = 0, batch: int = 4, d: int = 784) -> None:
+    """Check bce_from_logits(logits, x): the stable BCE from logits, summed over pixels, averaged over the batch (lesson 02)."""
+    name = getattr(fn, "__name__", "bce_from_logits")
+    message = ("uses torch's own binary_cross_entropy_with_logits (or nn.BCEWithLogitsLoss): this exercise asks "
+               "you to derive it from softplus or log1p and exp; the check compares your result with it")
+    if _uses_banned(fn):
+        fail(name, message)
+    cases = _logit_cases(seed, batch, d)
+    originals = F.binary_cross_entropy_with_logits, torch.binary_cross_entropy_with_logits
+
+    def trap(*args, **kwargs):
+        raise _Banned
+
+    F.binary_cross_entropy_with_logits = torch.binary_cross_entropy_with_logits = trap
+    try:
+        for case in cases:
+            try:
+                _logits_case(name, fn, *case)
+            except CheckFailed as err:
+                if isinstance(err.__cause__, _Banned):
+                    fail(name, message)
+                raise
+    finally:
+        F.binary_cross_entropy_with_logits, torch.binary_cross_entropy_with_logits = originals
+    check_device(name, fn, logits=cases[0][1], x=cases[0][2])
+    passed(name, f"equals the BCE of σ(logits) summed over pixels, averaged over the batch, with gradient "
+                 f"(σ(l) − x) / B, logits ±200 included (batch {batch}, seed {seed})")
