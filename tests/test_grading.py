@@ -113,10 +113,11 @@ def course(tmp_path_factory):
 
 
 def _outputs(course: Path, student: str, name: str) -> dict:
-    """Return {grade_id: outputs} of a student's autograded notebook."""
+    """Return {grade_id: outputs} of a student's autograded notebook (nbgrader drops the grade_id of
+    ordinary cells, such as an experiment's scratch cell, which are not graded)."""
     nb = json.loads((course / "autograded" / student / name / f"{name}.ipynb").read_text())
     return {c["metadata"]["nbgrader"]["grade_id"]: c.get("outputs", [])
-            for c in nb["cells"] if c["cell_type"] == "code" and "nbgrader" in c["metadata"]}
+            for c in nb["cells"] if c["cell_type"] == "code" and "grade_id" in c["metadata"].get("nbgrader", {})}
 
 
 @pytest.mark.parametrize("name", STUDENTS)
