@@ -139,6 +139,7 @@ c.SafeExecute.timeout = {limits.cell_timeout}
 c.SafeExecute.notebook_timeout = {limits.notebook_timeout}
 c.SafeExecute.cell_output_bytes = {limits.cell_output_kb * 1000}
 c.SafeExecute.sandbox_uid = {uid}
+c.SafeExecute.probe_cache = {str(staging / 'verdicts')!r}
 c.SafeExecute.startup_timeout = 120
 """)
     return config
@@ -268,6 +269,12 @@ def grade_student(course: Path, assignment: str, student: str, staging: Path, li
     if events:
         result.flagged += [f"tampering detected: {t}" for t in events["tamper"]]
         result.flagged += [f"{c}: check cell printed no confirmation (✓)" for c in events["unconfirmed"]]
+        result.flagged += [f"check overruled (scored 0): the grader's own comparison disagrees with the check "
+                           f"in the kernel: {o}" for o in events["overruled"]]
+        if events["confirmed"] or events["unprobed"]:
+            result.notes.append(f"{len(events['confirmed'])} passed check(s) confirmed outside the kernel"
+                                + (f"; checked in the kernel only: {', '.join(events['unprobed'])}"
+                                   if events["unprobed"] else ""))
         result.notes += [f"kernel died: {d}" for d in events["deaths"]]
         result.notes += [f"timeout: {t}" for t in events["timeouts"]]
         result.notes += [f"not run: {s}" for s in events["skipped"]]

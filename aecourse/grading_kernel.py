@@ -101,6 +101,12 @@ def _aecourse_preamble():
         found["sys.modules.aecourse.checks"] = sys.modules.get("aecourse.checks")
         return found
 
+    real_checks = sys.modules["aecourse.checks"]
+
+    def rebound():  # check cells call checks.check_...(answer): `checks` must be the package itself
+        user = ip.user_ns.get("checks", real_checks)
+        return [] if user is real_checks else ["the name `checks` in the notebook (not aecourse.checks)"]
+
     def ask_exit(*args, **kwargs):  # exit() and quit() would stop the kernel a moment later
         print("note: exit() does nothing while the notebook is graded; the next cells run")
     ip.ask_exit = ask_exit
@@ -109,7 +115,9 @@ def _aecourse_preamble():
     def changed():
         now = state()
         return sorted(k for k, v in before.items() if k in now and not (now[k] is v or
-                      (isinstance(v, (tuple, dict)) and now[k] == v)))
+                      (isinstance(v, (tuple, dict)) and now[k] == v) or
+                      # torch._dynamo, imported lazily by torch itself, wraps manual_seed (harmless to the checks)
+                      (k == "torch.manual_seed" and getattr(now[k], "__wrapped__", None) is v))) + rebound()
 
     guard = types.ModuleType("{guard}")
     guard.changed = changed
@@ -162,11 +170,14 @@ class SafeExecute(Execute):
     notebook_timeout = Integer(900, help="seconds for the whole notebook").tag(config=True)
     cell_output_bytes = Integer(64_000, help="bytes of output kept per cell").tag(config=True)
     max_restarts = Integer(3, help="kernel restarts allowed per notebook").tag(config=True)
+    probe_cache = Unicode("", help="the grader's folder for value verdicts, shared by all students").tag(config=True)
     sandbox_uid = Integer(-1, help="uid whose processes are killed before a restart (-1: none)").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self.events: dict = {"timing": [], "deaths": [], "timeouts": [], "truncated": [], "tamper": [], "skipped": [],
-                             "verified": 0, "unconfirmed": []}
+                             "verified": 0, "unconfirmed": [],
+                                 "confirmed": [], "overruled": [], "unprobed": []}
+        self._seed = secrets.randbelow(10**9)  # the probes' inputs: new for every submission
         self._guard = "_aecourse_guard_" + secrets.token_hex(6)
         self._deadline = time.monotonic() + self.notebook_timeout
         self._done: list[int] = []
@@ -199,6 +210,8 @@ class SafeExecute(Execute):
                         continue
                     if msg["msg_type"] == "stream" and msg["content"]["name"] == "stdout":
                         out.append(msg["content"]["text"])
+                        while len(out) > 1 and sum(map(len, out)) > 32 << 20:  # keep the end, where replies are
+                            out.pop(0)
                     idle = msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
                 else:
                     msg = await self.kc.shell_channel.get_msg(timeout=min(left, 1))
@@ -312,7 +325,32 @@ class SafeExecute(Execute):
             text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
             if "✓" not in text and not any(o.get("output_type") == "error" for o in cell.outputs):
                 self.events["unconfirmed"].append(name)
+            self._confirm(cell, name)
         return cell, self.resources
+
+    def _confirm(self, cell: NotebookNode, name: str) -> None:
+        """Confirm a passed check outside the kernel (aecourse.grading_probes); if that fails, the cell scores 0."""
+        from . import grading_probes as probes
+
+        if any(o.get("output_type") == "error" for o in cell.outputs):
+            return  # the check failed in the kernel: nothing to confirm
+        found = probes.check_call(cell.source)
+        made = found and probes.kernel_code(*found, self._seed, nonce := secrets.token_hex(8))
+        if not made:
+            self.events["unprobed"].append(f"{name} ({probes.UNPROBED.get(found[0], 'no probe') if found else 'no check call'})")
+            return
+        code, cases = made
+        try:
+            reply = probes.read_reply(self.hidden(code, self._get_timeout(None) or 60), nonce)
+            why = probes.judge(found[0], cases, reply, timeout=max(60, self.notebook_timeout), cache=self.probe_cache)
+        except Exception as err:  # a reply that cannot be read, a timeout: not confirmed
+            why = f"{type(err).__name__}: {str(err)[:300]}"
+        if why is None:
+            self.events["confirmed"].append(name)
+            return
+        self.events["overruled"].append(f"{name}: {why}")
+        self._note(cell, "GraderCheck", "✗ the grader's own comparison, made outside your kernel on new inputs, does "
+                                        f"not confirm this check, so it scores 0: {why}")
 
     def _recover(self) -> None:
         """Start a fresh kernel and run again the cells that had finished (their outputs are kept).

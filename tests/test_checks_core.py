@@ -101,3 +101,21 @@ def test_an_answer_that_reads_its_input_values_is_not_blamed_for_the_device():
         return h.mean(dim=0)
 
     core.check_device("f", checked, h=torch.rand(4, 5))
+
+
+def test_no_warning_of_a_course_check_reaches_stderr(capsys):
+    """nbgrader scores a cell 0 if anything reaches stderr: warnings from every call of the answer go to stdout."""
+    import warnings
+
+    from aecourse import checks
+
+    def kl(mu_q, log_var_q, mu_p, log_var_p):
+        warnings.warn("this is fine", DeprecationWarning, stacklevel=2)
+        return 0.5 * (log_var_p - log_var_q + (log_var_q.exp() + (mu_q - mu_p) ** 2) / log_var_p.exp() - 1).sum(dim=1)
+
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        checks.check_kl_diag_gaussians(kl)
+    assert not escaped, [str(w.message) for w in escaped]
+    out = capsys.readouterr()
+    assert "kl raised a warning (it costs nothing" in out.out and "✓ kl" in out.out and not out.err

@@ -1,8 +1,10 @@
 """`python -m aecourse grade` against attacks and honest work, on a tiny synthetic assignment.
 
-One course directory is made in a temporary folder: an assignment of three graded tasks
-(a KL function, 2 points; a doubling function, 1 point; a prediction, 1 point) whose check
-cells use aecourse.checks.core, as the course's checks do. Honest students (some of whose
+One course directory is made in a temporary folder: an assignment of three graded tasks. Two
+use the course's own checks, which the grader confirms outside the kernel
+(aecourse.grading_probes): a KL function (exercise 8.2's check, 2 points) and a prediction
+(exercise 8.4's, 1 point). The third, a doubling function (1 point), has a check written with
+aecourse.checks.core and no outside probe. Honest students (some of whose
 answers raise warnings) must score 4 of 4; each attacker tries one thing from issue 24, and
 must fail or be flagged; every student must appear in the report. The whole grading runs
 once, sandboxed (as root: an unprivileged user in a private mount namespace), in about
@@ -28,24 +30,19 @@ TOTAL = 4.0
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox drops each kernel to another user, "
                                 "which needs root (CI runs as root); as a user, bubblewrap mode applies")
 
-SETUP = "import torch\nfrom aecourse.checks.core import call, check_choice, diagnose, expect_tensor, passed"
-KL_ANSWER = "def kl(mu, log_var):\n    return 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1)\n"
+SETUP = "import torch\nfrom aecourse import checks\nfrom aecourse.checks.core import call, diagnose, expect_tensor, passed"
+KL_ANSWER = ("def kl(mu_q, log_var_q, mu_p, log_var_p):\n    return 0.5 * (log_var_p - log_var_q + (log_var_q.exp() "
+             "+ (mu_q - mu_p) ** 2) / log_var_p.exp() - 1).sum(dim=1)\n")
 DOUBLE_ANSWER = "def double(x):\n    return x + x\n"
-CHOICE_ANSWER = 'answer = "B"\n'
-CHECK_KL = '''def _check_kl(fn, seed):
-    g = torch.Generator().manual_seed(seed)
-    mu, log_var = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
-    out = expect_tensor("kl", call("kl", fn, mu=mu, log_var=log_var), (5,))
-    diagnose("kl", out, 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1), [], f"(seed {seed})")
-    passed("kl", "matches the closed form")
-_check_kl(kl, 0)
+CHOICE_ANSWER = 'answer = "A"\n'
+CHECK_KL = '''checks.check_kl_diag_gaussians(kl)
 ### BEGIN HIDDEN TESTS
-_check_kl(kl, 1)
+checks.check_kl_diag_gaussians(kl, seed=1)
 ### END HIDDEN TESTS'''
 CHECK_DOUBLE = '''x = torch.arange(4.0)
 diagnose("double", expect_tensor("double", call("double", double, x=x), (4,)), 2 * x, [], "on arange(4)")
 passed("double", "doubles")'''
-CHECK_CHOICE = 'check_choice("prediction", answer, "B", {"A": "no.", "B": "yes: it doubles."})'
+CHECK_CHOICE = "checks.check_prediction_8_4(answer)"
 
 
 def _cell(kind: str, source: str, grade_id: str | None = None, points: int = 0, solution: bool = False):
@@ -78,8 +75,8 @@ def _source() -> nbformat.NotebookNode:
 
 
 ANSWERS = {"kl": KL_ANSWER, "double": DOUBLE_ANSWER, "choice": CHOICE_ANSWER}
-WRONG = {"kl": "def kl(mu, log_var):\n    return mu.sum(dim=1)\n", "double": "def double(x):\n    return x\n",
-         "choice": 'answer = "A"\n'}
+WRONG = {"kl": "def kl(mu_q, log_var_q, mu_p, log_var_p):\n    return mu_q.sum(dim=1)\n",
+         "double": "def double(x):\n    return x\n", "choice": 'answer = "B"\n'}
 HIDDEN = "{course}"  # replaced by the course directory's path in the attacks below
 
 
@@ -114,11 +111,15 @@ def _attacks(course: Path) -> dict:
              "    except Exception as e:\n        print('BLOCKED', p, type(e).__name__)\n")
     secret = [str(course / "source" / NAME / f"{NAME}.ipynb"), str(course / "gradebook.db"), str(victim),
               str(ROOT / "solutions"), str(ROOT / "tests")]
-    patch = ("import aecourse.checks.core as core\ncore.diagnose = lambda *a, **k: None\n"
-             "core.expect_tensor = lambda name, out, *a, **k: out\ncore.check_choice = lambda *a, **k: None\n")
+    patch = ("import types\nimport aecourse.checks.core as core\ncore.diagnose = lambda *a, **k: None\n"
+             "core.expect_tensor = lambda name, out, *a, **k: out\ncore.check_choice = lambda *a, **k: None\n"
+             "diagnose, expect_tensor = core.diagnose, core.expect_tensor\n"  # the names the double check uses
+             "checks = types.SimpleNamespace(check_kl_diag_gaussians=lambda *a, **k: print('✓ kl'),\n"
+             "                               check_prediction_8_4=lambda *a, **k: print('✓ prediction'))\n")
     transformer = ("get_ipython().input_transformers_cleanup.append(\n"
                    "    lambda lines: ['pass\\n'] if any('check' in l or 'diagnose' in l for l in lines) else lines)\n")
-    references = ("from aecourse.vae import kl_normal\n\ndef kl(mu, log_var):\n    return kl_normal(mu, log_var)\n")
+    references = ("from aecourse.checks.lesson08 import kl_diag_reference\n\n"
+                  "def kl(mu_q, log_var_q, mu_p, log_var_p):\n    return kl_diag_reference(mu_q, log_var_q, mu_p, log_var_p)\n")
     writer = (f"import pathlib\nfor p in [{str(victim)!r}, {str(course / 'gradebook.db')!r}]:\n    try:\n"
               "        pathlib.Path(p).write_text('{}')\n        print('WROTE', p)\n    except Exception as e:\n"
               "        print('BLOCKED', p, type(e).__name__)\n")
@@ -258,6 +259,25 @@ def test_forged_checks_are_flagged(graded, student):
     assert any("tampering detected" in f for f in result["flagged"]), result
 
 
+def test_forged_passes_are_overruled_by_the_graders_own_comparison(graded):
+    """Fake checks pass in the kernel; the grader's probes, run outside it, take the points back."""
+    for student in ("attack_patch_checks", "attack_transformer"):
+        result = graded[1][student]
+        overruled = " ".join(f for f in result["flagged"] if "check overruled" in f)
+        assert "check_kl" in overruled and "check_choice" in overruled, result
+        # The double check has no outside probe (a check of the notebook's own): its forged point stands, flagged.
+        assert result["score"] == 1, result
+    nb = json.loads((graded[0] / "autograded" / "attack_patch_checks" / NAME / f"{NAME}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "check_kl")
+    assert "the grader's own comparison" in json.dumps(cell["outputs"])  # the student is told why
+
+
+def test_honest_passes_are_confirmed_outside_the_kernel(graded):
+    notes = " ".join(graded[1]["honest"]["notes"])
+    assert "2 passed check(s) confirmed outside the kernel" in notes, notes
+    assert "checked in the kernel only: check_double" in notes, notes
+
+
 def test_calling_references_is_flagged(graded):
     assert any("reference code" in f for f in graded[1]["attack_references"]["flagged"])
 
@@ -267,7 +287,8 @@ def test_a_timeout_inside_a_check_shows_no_check_source(graded):
     cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "check_double")
     shown = json.dumps(cell["outputs"])
     assert "while a check was running" in shown and "core.py" not in shown, shown[:2000]
-    assert graded[1]["attack_references"]["score"] == 3  # kl (flagged) and the prediction
+    # The prediction only: exercise 8.2's check refuses the library function that the reference calls.
+    assert graded[1]["attack_references"]["score"] == 1
 
 
 def test_secrets_other_submissions_and_the_gradebook_are_out_of_reach(graded):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import traceback
 import warnings
 from collections.abc import Callable
@@ -57,6 +58,24 @@ def _report_warnings(name: str, caught: list) -> None:
         if text not in seen:
             seen.add(text)
             print(f"note: {name} raised a warning (it costs nothing, but read it): {text}")
+
+
+def warnings_on_stdout(check: Callable) -> Callable:
+    """Wrap a check so that every warning raised while it runs is printed on stdout (see _report_warnings).
+
+    `call` already does this for the answer's main calls; this covers the others (the rerun on the
+    meta device, the probes for a banned function), so that no warning reaches stderr, where nbgrader
+    would take the point.
+    """
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return check(*args, **kwargs)
+            finally:
+                _report_warnings(getattr(args[0] if args else None, "__name__", None) or check.__name__, caught)
+    return run
 
 
 def call(name: str, fn: Callable, **args):
