@@ -117,6 +117,28 @@ def _write_kernelspec(staging: Path, mode: str, course: Path, limits: Limits, ui
     folder.mkdir(parents=True)
     (folder / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "aecourse sandbox",
                                                     "language": "python"}, indent=1))
+    _preflight(staging, argv, mode)
+
+
+def _preflight(staging: Path, argv: list[str], mode: str) -> None:
+    """Start the sandbox once with a trivial command; stop with a clear error if no kernel could start in it."""
+    connection = staging / "preflight-connection.json"
+    connection.write_text("{}")
+    cut = argv.index("--")
+    cmd = [a.replace("{connection_file}", str(connection)) for a in argv[:cut]]
+    proc = subprocess.run(cmd + ["--", sys.executable, "-c", "import ipykernel, aecourse.checks"],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode == 0:
+        return
+    why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    fix = {"uid": f"the sandbox user must be able to run {Path(sys.executable).resolve()} and read the environment "
+                  "and the package, and a private folder above them (such as /root) stops it. Install the "
+                  "environment where other users may read it, or grade where mount namespaces are allowed "
+                  "(root mode)",
+           "root": "the mount namespace, the user switch or a resource limit failed; try AECOURSE_SANDBOX=bwrap "
+                   "as a user with bubblewrap installed",
+           "bwrap": "bubblewrap could not start the kernel; check that `bwrap --ro-bind / / true` works"}.get(mode, "")
+    raise SystemExit(f"the {mode} sandbox could not start a Python kernel ({why}): {fix}. Nothing was graded.")
 
 
 def _write_config(staging: Path, course: Path, limits: Limits, uid: int) -> Path:

@@ -171,7 +171,7 @@ def _attacks(course: Path) -> dict:
     }
 
 
-def _grade(course: Path, only: set | None = None, **env_extra) -> tuple:
+def _grade(course: Path, only: set | None = None, check: bool = False, **env_extra) -> tuple:
     """Release the assignment, hand in the submissions, grade them all once; return (course, report, rc)."""
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text('c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = "t"\n')
@@ -194,7 +194,7 @@ def _grade(course: Path, only: set | None = None, **env_extra) -> tuple:
     handed_in = {p: p.read_bytes() for p in course.glob("submitted/*/*/*.ipynb")}
     out = subprocess.run([sys.executable, "-m", "aecourse", "grade", NAME, "--course", str(course),
                           "--cell-timeout", "20", "--notebook-timeout", "240", "--memory-mb", "3072"],
-                         env=env, capture_output=True, text=True, timeout=1500)
+                         env=env, capture_output=True, text=True, timeout=1500, check=check)
     report = json.loads((course / f"grading-report-{NAME}.json").read_text())
     assert all(p.read_bytes() == b for p, b in handed_in.items()), "a submission was changed during grading"
     return course, {s["student"]: s for s in report["students"]}, out, report
@@ -350,4 +350,28 @@ def test_bubblewrap_mode_keeps_files_out_of_reach_too(tmp_path):
     assert out.returncode == 0 and report["sandbox"] == "bwrap", out.stdout[-2000:] + out.stderr[-2000:]
     text = _outputs(course, "a_attack_files")
     assert "READ" not in text and "WROTE" not in text and text.count("BLOCKED") >= 6, text[:3000]
+    assert students["honest"]["score"] == TOTAL and students["a_attack_files"]["score"] == 0
+
+
+def test_uid_mode_keeps_the_course_out_of_reach_by_permissions_or_says_why_it_cannot_run(tmp_path):
+    """Root where mount namespaces are forbidden (forced): the kernel runs as another user, and only
+    file permissions protect; pytest's temporary folders are private to root, as a course directory
+    should be (the instructors' page says `chmod o-rwx`). Where that user cannot even run the
+    Python environment (an interpreter under /root, say), the command must stop before grading and
+    say so, rather than fail once per student."""
+    python = Path(sys.executable).resolve()
+    runnable = all(os.stat(p).st_mode & 0o001 for p in python.parents) and os.stat(python).st_mode & 0o001
+    if not runnable:
+        course = tmp_path / "course"
+        with pytest.raises(subprocess.CalledProcessError) as failed:
+            _grade(course, {"honest"}, AECOURSE_SANDBOX="uid", check=True)
+        said = failed.value.stderr + failed.value.stdout
+        assert "the uid sandbox could not start a Python kernel" in said and "Nothing was graded" in said, said
+        assert not (course / "autograded").exists()
+        return
+    course, students, out, report = _grade(tmp_path / "course", {"a_attack_files", "honest"}, AECOURSE_SANDBOX="uid")
+    assert out.returncode == 0 and report["sandbox"] == "uid", out.stdout[-2000:] + out.stderr[-2000:]
+    text = _outputs(course, "a_attack_files")
+    assert "WROTE" not in text, text[:3000]
+    assert not [line for line in text.split("\\n") if "READ" in line and str(course) in line], text[:3000]
     assert students["honest"]["score"] == TOTAL and students["a_attack_files"]["score"] == 0
