@@ -98,6 +98,10 @@ def _aecourse_preamble():
         found["ipython.compile"] = ip.compile
         found["ipython.custom_exceptions"] = ip.custom_exceptions
         found["ipython.events"] = {e: tuple(c) for e, c in ip.events.callbacks.items()}
+        # a tracer can jump over a check's `fail(...)` line; sys.monitoring (3.12+) can do the same
+        found["sys.gettrace"], found["sys.getprofile"] = sys.gettrace(), sys.getprofile()
+        monitoring = getattr(sys, "monitoring", None)
+        found["sys.monitoring"] = tuple(monitoring.get_tool(i) for i in range(6)) if monitoring else ()
         found["sys.modules.aecourse.checks"] = sys.modules.get("aecourse.checks")
         return found
 

@@ -56,7 +56,7 @@ def _aecourse_probe():
 
     def plain(v, depth=0):
         if isinstance(v, torch.Tensor):
-            return torch.tensor(v.detach().cpu().tolist(), dtype=v.dtype) if v.dtype.is_complex else v.detach().cpu().clone()
+            return v.detach().cpu().clone()
         if isinstance(v, bool):
             return bool(v)
         if isinstance(v, numbers.Integral):

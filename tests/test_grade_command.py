@@ -165,6 +165,8 @@ def _attacks(course: Path) -> dict:
         "attack_patch_checks": (WRONG, {"setup": [patch]}, None),
         "attack_transformer": (WRONG, {"setup": [transformer]}, None),
         "attack_references": ({**ANSWERS, "kl": references, "double": slow}, {}, None),
+        # A tracer could jump over a check's fail(...) line: installing one is reported.
+        "attack_tracer": (WRONG, {"setup": ["import sys\nsys.settrace(lambda frame, event, arg: None)"]}, None),
         # Graded first, so that what it leaves running meets the others.
         "a_attack_files": (WRONG, {"setup": [probe.format(paths=", ".join(map(repr, secret))), writer, gradebook,
                                              lingering]}, None),
@@ -278,6 +280,11 @@ def test_honest_passes_are_confirmed_outside_the_kernel(graded):
     assert "checked in the kernel only: check_double" in notes, notes
 
 
+def test_a_tracer_is_reported_as_tampering(graded):
+    flagged = " ".join(graded[1]["attack_tracer"]["flagged"])
+    assert "tampering detected" in flagged and "sys.gettrace" in flagged, flagged
+
+
 def test_calling_references_is_flagged(graded):
     assert any("reference code" in f for f in graded[1]["attack_references"]["flagged"])
 
@@ -317,7 +324,7 @@ def test_an_invalid_notebook_is_listed_not_graded(graded):
 
 
 def test_wrong_answers_score_zero(graded):
-    for student in ("attack_patch_checks", "attack_transformer", "a_attack_files"):
+    for student in ("attack_patch_checks", "attack_transformer", "attack_tracer", "a_attack_files"):
         assert graded[1][student]["score"] == 0 or graded[1][student]["flagged"], student
 
 
