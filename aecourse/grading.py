@@ -276,7 +276,7 @@ def grade_student(course: Path, assignment: str, student: str, staging: Path, li
            f"--SafeExecute.report_path={report}"]
     try:
         proc = subprocess.run(cmd, cwd=staging, env=env, capture_output=True, text=True,
-                              timeout=limits.notebook_timeout + 300, start_new_session=True)
+                              timeout=3 * limits.notebook_timeout + 300, start_new_session=True)  # kernel, confirmations, checks
         log, code = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as err:
         log, code = str(err.stdout or "") + str(err.stderr or ""), None
@@ -331,6 +331,13 @@ def grade(course: Path, assignment: str, limits: Limits, students: list[str] | N
         raise SystemExit(f"the course directory {course} holds the Python environment or the package; the "
                          "kernels could not be kept out of it: move the course directory elsewhere")
     mode = sandbox_mode(allow_unsandboxed)
+    from .sandbox import SCRATCH
+
+    scratch = [d for d in SCRATCH for p in (Path(sys.prefix).resolve(), PACKAGE) if p.is_relative_to(d)]
+    if mode in ("root", "bwrap") and scratch:
+        raise SystemExit(f"the Python environment or the package is inside {scratch[0]}, which the sandbox replaces "
+                         "with an empty folder for each kernel: clone the course and make its environment elsewhere "
+                         "(your home folder, /opt, /srv)")
     found = sorted(p.parent.name for p in (course / "submitted").glob(f"*/{assignment}"))
     staging = Path(tempfile.mkdtemp(prefix="aecourse-grade-"))
     try:

@@ -182,6 +182,7 @@ class SafeExecute(Execute):
                              "verified": 0, "unconfirmed": [],
                                  "confirmed": [], "overruled": [], "unprobed": []}
         self._seed = secrets.randbelow(10**9)  # the probes' inputs: new for every submission
+        self._confirm_left = float(self.notebook_timeout)  # the grader's own comparisons get a budget of their own
         self._guard = "_aecourse_guard_" + secrets.token_hex(6)
         self._deadline = time.monotonic() + self.notebook_timeout
         self._done: list[int] = []
@@ -242,6 +243,13 @@ class SafeExecute(Execute):
             self.events["tamper"].append("the grader's preamble did not run (kernel died or hung)")
 
     def _verify(self, where: str) -> None:
+        start = time.monotonic()
+        try:
+            self._verify_once(where)
+        finally:
+            self._deadline += time.monotonic() - start  # the grader's time, not the student's
+
+    def _verify_once(self, where: str) -> None:
         nonce = secrets.token_hex(8)
         code = VERIFY.replace("{guard}", self._guard).replace("{nonce}", nonce)
         out = self.hidden(code, 60)
@@ -333,7 +341,19 @@ class SafeExecute(Execute):
         return cell, self.resources
 
     def _confirm(self, cell: NotebookNode, name: str) -> None:
-        """Confirm a passed check outside the kernel (aecourse.grading_probes); if that fails, the cell scores 0."""
+        """Confirm a passed check outside the kernel (aecourse.grading_probes); if that fails, the cell scores 0.
+
+        Its time is not the student's: the notebook's deadline moves by as much, and the comparisons
+        share a budget of their own (notebook_timeout), after which a check is not confirmed."""
+        start = time.monotonic()
+        try:
+            self._confirm_within_budget(cell, name)
+        finally:
+            spent = time.monotonic() - start
+            self._deadline += spent
+            self._confirm_left -= spent
+
+    def _confirm_within_budget(self, cell: NotebookNode, name: str) -> None:
         from . import grading_probes as probes
 
         if any(o.get("output_type") == "error" for o in cell.outputs):
@@ -345,8 +365,10 @@ class SafeExecute(Execute):
             return
         code, cases = made
         try:
-            reply = probes.read_reply(self.hidden(code, self._get_timeout(None) or 60), nonce)
-            why = probes.judge(found[0], cases, reply, timeout=max(60, self.notebook_timeout), cache=self.probe_cache)
+            if self._confirm_left < 1:
+                raise TimeoutError("the grader's time for its own comparisons ran out (the notebook's time limit)")
+            reply = probes.read_reply(self.hidden(code, min(self._get_timeout(None) or 60, self._confirm_left)), nonce)
+            why = probes.judge(found[0], cases, reply, timeout=max(1, self._confirm_left), cache=self.probe_cache)
         except Exception as err:  # a reply that cannot be read, a timeout: not confirmed
             why = f"{type(err).__name__}: {str(err)[:300]}"
         if why is None:

@@ -25,6 +25,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -50,13 +51,15 @@ UNPROBED = {  # answers whose checks need the learner's objects themselves: the 
 # Run in the student's kernel, hidden: report the answer, or the answer's outputs on the grader's inputs.
 KERNEL_CODE = r'''
 def _aecourse_probe():
-    import base64, io, numbers, torch
+    import base64, json, numbers, torch
     from torch import nn
     answer = get_ipython().user_ns.get("{name}")
 
-    def plain(v, depth=0):
+    def plain(v, depth=0):  # the reply: JSON, tensors as dtype, shape and raw bytes (the grader unpickles nothing)
         if isinstance(v, torch.Tensor):
-            return v.detach().cpu().clone()
+            t = v.detach().cpu().contiguous()
+            return {"__tensor__": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
+                    "data": base64.b64encode(t.view(-1).view(torch.uint8).numpy().tobytes()).decode()}
         if isinstance(v, bool):
             return bool(v)
         if isinstance(v, numbers.Integral):
@@ -64,7 +67,7 @@ def _aecourse_probe():
         if isinstance(v, numbers.Real):
             return float(v)
         if isinstance(v, str):
-            return str(v)[:10000]
+            return str(v).strip()[:1000]
         if v is None:
             return None
         if hasattr(v, "__array__") and depth < 3:
@@ -72,16 +75,24 @@ def _aecourse_probe():
             return plain(torch.as_tensor(numpy.asarray(v)), depth + 1)
         if isinstance(v, (list, tuple)) and depth < 3 and len(v) <= 64:
             return [plain(x, depth + 1) for x in v]
+        if hasattr(v, "__float__") and not isinstance(v, (str, bytes)):
+            return float(v)
         return {"unexported type": type(v).__name__}
 
     def build(spec, built):
+        if "__grad__" in spec:  # an input that requires grad, as the check passes it: a leaf, or not
+            t = spec["__grad__"].clone().requires_grad_()
+            return t if spec["leaf"] else t * 1.0
         kind = spec["__build__"]
         if kind == "optimizer":
             return torch.optim.SGD(built[-1].parameters(), lr=spec["lr"])
-        layers = {"linear_ae": lambda: nn.Sequential(nn.Linear(*spec["sizes"]), nn.Linear(*spec["sizes"][::-1])),
-                  "scorer": lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, spec["sizes"][1]), nn.ReLU(),
-                                                  nn.Dropout(0.5), nn.Linear(spec["sizes"][1], 784), nn.Sigmoid())}
-        model = layers[kind]()
+        d, k = spec["sizes"]
+        if kind == "linear_ae":  # the model of the check of exercise 1.1: .encoder and .decoder, D = 784
+            from aecourse.checks.core import Autoencoder
+            model = Autoencoder(nn.Linear(d, k), nn.Linear(k, d))
+        else:
+            model = nn.Sequential(nn.Flatten(), nn.Linear(d, k), nn.ReLU(), nn.Dropout(0.5), nn.Linear(k, d),
+                                  nn.Sigmoid())
         with torch.no_grad():
             for p, w in zip(model.parameters(), spec["weights"]):
                 p.copy_(w)
@@ -92,20 +103,19 @@ def _aecourse_probe():
     if "{kind}" == "value":
         out = plain(answer)
     else:
+        import io
         cases = torch.load(io.BytesIO(base64.b64decode("{blob}")), weights_only=True)
         out = []
         for args in cases:
             built = []
-            args = [build(a, built) if isinstance(a, dict) and "__build__" in a else a for a in args]
+            args = [build(a, built) if isinstance(a, dict) else a for a in args]
             try:
                 got = {"out": plain(answer(*args))}
             except BaseException as err:
                 got = {"error": f"{type(err).__name__}: {err}"[:300]}
-            got["after"] = [[p.detach().clone() for p in m.parameters()] + [m.training] for m in built]
+            got["after"] = [[plain(p) for p in m.parameters()] + [m.training] for m in built]
             out.append(got)
-    buf = io.BytesIO()
-    torch.save(out, buf)
-    print("AECOURSE-PROBE {nonce} " + base64.b64encode(buf.getvalue()).decode())
+    print("AECOURSE-PROBE {nonce} " + json.dumps(out))
 
 _aecourse_probe()
 del _aecourse_probe
@@ -146,16 +156,53 @@ def kernel_code(check: str, answer: str, seed: int, nonce: str) -> tuple[str, li
     return code.replace("{blob}", blob), cases
 
 
-def read_reply(stdout: str | None, nonce: str, limit: int = 16 << 20):
-    """Return what the kernel reported after the marker with this nonce; raise ValueError if it did not."""
+DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
+          "uint32", "uint64", "bool", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2")
+
+
+def _decode(node, budget: list, depth: int = 0):
+    """Return the reply's JSON with tensors rebuilt from dtype, shape and bytes; raise ValueError on anything else."""
     import torch
 
+    if depth > 6:
+        raise ValueError("the reply is nested too deeply")
+    if isinstance(node, list):
+        return [_decode(x, budget, depth + 1) for x in node]
+    if not isinstance(node, dict):
+        return node
+    if "__tensor__" not in node:
+        return {str(k): _decode(v, budget, depth + 1) for k, v in node.items()}
+    dtype = getattr(torch, str(node["__tensor__"]), None) if node["__tensor__"] in DTYPES else None
+    shape = node.get("shape")
+    if not isinstance(dtype, torch.dtype) or not (isinstance(shape, list) and all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n for n in shape)):
+        raise ValueError(f"the reply holds a tensor the grader cannot read ({str(node['__tensor__'])[:40]})")
+    raw = base64.b64decode(str(node.get("data", "")), validate=True)
+    size = dtype.itemsize * math.prod(shape)
+    budget[0] -= len(raw)
+    if len(raw) != size or budget[0] < 0:
+        raise ValueError("the reply's tensor data does not match its shape, or the reply is too large")
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape) if size else \
+        torch.empty(shape, dtype=dtype)
+
+
+def read_reply(stdout: str | None, nonce: str, limit: int = 32 << 20):
+    """Return what the kernel reported after the marker with this nonce; raise ValueError if it did not.
+
+    The reply is JSON (at most limit characters); its tensors are dtype, shape and raw bytes, checked
+    against each other. Nothing in it is unpickled or run.
+    """
     lines = [ln for ln in (stdout or "").splitlines() if ln.startswith(f"AECOURSE-PROBE {nonce} ")]
     if not lines:
         raise ValueError("the kernel did not answer the grader's probe (the answer hung or crashed the kernel, "
                          "or the code the grader sent was changed on its way)")
-    data = base64.b64decode(lines[-1].split(" ", 2)[2][:limit], validate=False)
-    return torch.load(io.BytesIO(data), weights_only=True)
+    text = lines[-1].split(" ", 2)[2]
+    if len(text) > limit:
+        raise ValueError(f"the reply is larger than {limit >> 20} MB")
+    try:
+        return _decode(json.loads(text), [limit])
+    except (RecursionError, TypeError, KeyError, ValueError) as err:
+        raise ValueError(f"the reply cannot be read: {str(err)[:200]}") from None
 
 
 TRUSTED = ("import json, sys\nfrom aecourse import checks\n"
@@ -170,7 +217,7 @@ def judge(check: str, cases: list, reply, timeout: float = 600, cache: str = "")
     """
     if check in VALUE_CHECKS:
         value = reply
-        if hasattr(value, "numel") and value.numel() == 1:  # a one-number tensor or array
+        if hasattr(value, "numel") and value.numel() == 1 and not value.dtype.is_complex:  # a one-number tensor
             value = value.reshape(()).tolist()
         if not isinstance(value, (str, int, float, bool, type(None), list)):
             kind = value.get("unexported type") if isinstance(value, dict) else type(value).__name__
@@ -187,10 +234,15 @@ def judge(check: str, cases: list, reply, timeout: float = 600, cache: str = "")
         env.pop("PYTHONPATH", None)
         proc = subprocess.run([sys.executable, "-I", "-c", TRUSTED, check, text], capture_output=True, text=True,
                               timeout=timeout, env=env)
-        why = None
-        if proc.returncode != 0:
-            lines = [ln for ln in proc.stderr.splitlines() if "✗" in ln] or proc.stderr.strip().splitlines()[-1:]
-            why = (lines[-1] if lines else "the check failed").split("✗", 1)[-1].strip()[:400]
+        diagnosed = [ln for ln in proc.stderr.splitlines() if "✗" in ln]
+        if proc.returncode != 0 and not diagnosed:  # a crash of the check's process, not a verdict: once more
+            proc = subprocess.run([sys.executable, "-I", "-c", TRUSTED, check, text], capture_output=True,
+                                  text=True, timeout=timeout, env=env)
+            diagnosed = [ln for ln in proc.stderr.splitlines() if "✗" in ln]
+        if proc.returncode != 0 and not diagnosed:  # not kept: the next student's answer runs it again
+            return f"the grader's own run of the check failed (exit status {proc.returncode}): " + \
+                   " ".join(proc.stderr.strip().splitlines()[-1:])[:300]
+        why = diagnosed[-1].split("✗", 1)[-1].strip()[:400] if proc.returncode != 0 else None
         if kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps({"check": check, "answer": text, "why": why}))

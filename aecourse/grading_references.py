@@ -71,7 +71,7 @@ def _each(fn: Callable[[list, dict], str | None]) -> Callable[[list, list], str 
             return f"the kernel returned {len(outs)} results for {len(cases)} inputs"
         for i, (args, got) in enumerate(zip(cases, outs, strict=True)):
             try:
-                why = fn(args, got)
+                why = fn([a["__grad__"] if isinstance(a, dict) and "__grad__" in a else a for a in args], got)
             except ValueError as err:
                 why = str(err)
             if why:
@@ -89,6 +89,11 @@ def _compare(reference: Callable, rtol: float, atol: float, shape: Callable | No
 
 
 # -- the probes, one per function answer -------------------------------------------------------------
+
+
+def _g(t, leaf: bool) -> dict:
+    """Mark an input that the kernel must pass with requires_grad, as the check does (a leaf, or computed)."""
+    return {"__grad__": t.detach().clone(), "leaf": leaf}
 
 
 def _detached(*ts):
@@ -135,24 +140,29 @@ def _training_step() -> Probe:
     from torch import nn
 
     from .checks import lesson01 as m
+    from .checks.core import Autoencoder, seeded
+
+    def model_of(weights):
+        model = Autoencoder(nn.Linear(784, 4), nn.Linear(4, 784))  # as the check builds it
+        with torch.no_grad():
+            for p, w in zip(model.parameters(), weights, strict=True):
+                p.copy_(w)
+        return model
 
     def cases(seed):
-        g = torch.Generator().manual_seed(seed)
-        weights = [0.1 * torch.randn(3, 20, generator=g), 0.1 * torch.randn(3, generator=g),
-                   0.1 * torch.randn(20, 3, generator=g), 0.1 * torch.randn(20, generator=g)]
-        return [[{"__build__": "linear_ae", "sizes": [20, 3], "weights": weights},
-                 {"__build__": "optimizer", "lr": 0.01}, torch.rand(6, 20, generator=g)]]
+        start = seeded(seed, lambda: Autoencoder(nn.Linear(784, 4), nn.Linear(4, 784)))
+        weights = [p.detach().clone() for p in start.parameters()]
+        x = torch.rand(8, 784, generator=torch.Generator().manual_seed(seed))
+        return [[{"__build__": "linear_ae", "sizes": [784, 4], "weights": weights},
+                 {"__build__": "optimizer", "lr": 1e-4}, x]]
 
     def judge(args, got):
-        model = nn.Sequential(nn.Linear(20, 3), nn.Linear(3, 20))
-        with torch.no_grad():
-            for p, w in zip(model.parameters(), args[0]["weights"], strict=True):
-                p.copy_(w)
+        model = model_of(args[0]["weights"])
         start = m._params(model)
         ref = copy.deepcopy(model)
         loss = m._step(ref, torch.optim.SGD(ref.parameters(), lr=args[1]["lr"]), args[2].clone())
         number = _number(got)
-        if abs(number - loss) > 1e-3 * abs(loss) + 1e-6:
+        if not abs(number - loss) <= 1e-3 * abs(loss) + 1e-6:  # NaN fails too
             return f"returned the loss {number:.5g}, expected {loss:.5g}"
         after = got["after"][0][:-1]
         moved = torch.cat([p.flatten() for p in after]).double() - start.double()
@@ -167,7 +177,7 @@ def _bce_loss() -> Probe:
     from .checks import lesson02 as m
 
     def cases(seed):
-        return [[p, x] for _, p, x in m._bce_cases(seed, 3, 60)]
+        return [[_g(p, True), x] for _, p, x in m._bce_cases(seed, 3, 60)]
     return Probe(cases, _compare(lambda p, x: F.binary_cross_entropy(p.double(), x.double(), reduction="sum")
                                  / len(x), 1e-3, 1e-2))
 
@@ -180,7 +190,7 @@ def _bce_from_logits() -> Probe:
         return (ld.clamp(min=0) - ld * xd + (-ld.abs()).exp().log1p()).sum(dim=1).mean()
 
     def cases(seed):
-        return [[lg, x] for _, lg, x in m._logit_cases(seed, 3, 60)]
+        return [[_g(lg, True), x] for _, lg, x in m._logit_cases(seed, 3, 60)]
     return Probe(cases, _compare(ref, 1e-3, 1e-2))
 
 
@@ -191,7 +201,7 @@ def _kl_sparsity() -> Probe:
 
     def cases(seed):
         rho, beta = (0.05, 3.0) if seed % 2 else (0.1, 2.0)
-        return [[m._activations(seed, 16, 10)[1].detach(), rho, beta]]
+        return [[_g(m._activations(seed, 16, 10)[1], False), rho, beta]]
 
     def judge(args, got):
         out = _tensor(got, ())
@@ -265,7 +275,7 @@ def _contractive_penalty() -> Probe:
 
     def cases(seed):
         x, w, b = m._sigmoid_layer(seed, 4, 16, 60)
-        return [[torch.sigmoid(x @ w.T + b), w, 0.3]]
+        return [[_g(torch.sigmoid(x @ w.T + b), False), _g(w, True), 0.3]]
 
     def reference(h, w, lam):  # lam · mean_b Σ_j (h_j (1 − h_j))² ‖W_j‖², equal to jacrev's ‖J‖²_F
         h, w = h.double(), w.double()
@@ -277,7 +287,8 @@ def _two_layer_jacobian() -> Probe:
     from .checks import lesson05 as m
 
     def cases(seed):
-        return [list(m._two_layer(seed, 3, 7, 5, 4))]
+        x, *weights = m._two_layer(seed, 3, 7, 5, 4)
+        return [[x] + [_g(w, True) for w in weights]]
     return Probe(cases, _compare(m._two_layer_reference, 1e-3, 1e-5))
 
 
@@ -305,7 +316,7 @@ def _reparameterize() -> Probe:
         g = torch.Generator().manual_seed(seed)
         mu = 1.5 * torch.randn(2000, 4, generator=g)
         log_var = torch.tensor([-4.0, -1.0, 0.5, 2.0]).expand(2000, 4).clone()
-        return [[mu, log_var], [mu, log_var]]
+        return [[_g(mu, False), _g(log_var, False)]] * 2
 
     def judge(args, got):
         mu, log_var = (t.double() for t in args)
@@ -328,7 +339,7 @@ def _kl_diag_gaussians() -> Probe:
     from .checks import lesson08 as m
 
     def cases(seed):
-        return [list(_detached(*m._kl2_inputs(seed, 8, 4).values()))]
+        return [[_g(t, False) for t in m._kl2_inputs(seed, 8, 4).values()]]
     return Probe(cases, _compare(m.kl_diag_reference, 1e-3, 1e-3))
 
 
@@ -342,7 +353,8 @@ def _gaussian_log_likelihood() -> Probe:
         return Independent(Normal(mean.double(), torch.exp(0.5 * log_var.double())), 1).log_prob(x.double())
 
     def cases(seed):
-        return [list(_detached(*m._ll_inputs(seed, 6, 10).values()))]
+        x, mean, log_var = _detached(*m._ll_inputs(seed, 6, 10).values())
+        return [[x, _g(mean, False), _g(log_var, False)]]
     return Probe(cases, _compare(ref, 1e-3, 1e-3))
 
 

@@ -34,6 +34,20 @@ def step_zero_grad_last(model, optimizer, x):
     return float(loss.detach())
 
 
+def step_encoder_then_decoder(model, optimizer, x):
+    x = x.view(-1, 784)  # lesson 01's own idiom: the model's two halves, images flattened
+    loss = ((model.decoder(model.encoder(x)) - x) ** 2).sum(dim=1).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def step_returns_nan(model, optimizer, x):
+    training_step(model, optimizer, x)
+    return float("nan")
+
+
 def step_per_image_loop(model, optimizer, x):
     optimizer.zero_grad(set_to_none=True)
     x_hat = model(x)
@@ -156,7 +170,8 @@ def test_training_step_correct_answers_pass(capsys):
     checks.check_training_step(training_step)
     checks.check_training_step(step_zero_grad_last, seed=1, batch=5, k=2)
     checks.check_training_step(step_per_image_loop)
-    assert capsys.readouterr().out.count("✓ ") == 3
+    checks.check_training_step(step_encoder_then_decoder)
+    assert capsys.readouterr().out.count("✓ ") == 4
 
 
 @pytest.mark.parametrize("answer, fragment", [
@@ -172,6 +187,7 @@ def test_training_step_correct_answers_pass(capsys):
     (step_loss_after_update, "returned the loss after the update"),
     (step_two_updates, "the loss is right, but the weights did not move by one optimizer step"),
     (step_half_the_loss, "the first call returned the loss 505.34, expected 1010.7"),
+    (step_returns_nan, "the first call returned the loss nan, expected 1010.7"),
     (step_under_no_grad, "the loss has no autograd graph"),
     (step_frozen, "turned off requires_grad of the model's parameters"),
     (step_own_optimizer, "without calling optimizer.step() on the optimizer passed in"),

@@ -137,20 +137,54 @@ def test_the_value_reply_is_what_the_kernel_holds():
         assert (torch.equal(got, want) if isinstance(want, torch.Tensor) else got == want), (value, got)
 
 
-class _Boom:
-    def __reduce__(self):
-        return (print, ("UNPICKLED: the grader ran code from the reply",))
+def _reply(obj) -> str:
+    return "AECOURSE-PROBE n " + json.dumps(obj) + "\n"
 
 
-def test_a_reply_cannot_run_code_in_the_grader(capsys):
-    """The reply is read with torch.load(weights_only=True): tensors and plain containers only."""
-    nonce = "abc"
-    blob = base64.b64encode(pickle.dumps([{"out": _Boom()}])).decode()
-    with pytest.raises(pickle.UnpicklingError):
-        gp.read_reply(f"AECOURSE-PROBE {nonce} {blob}\n", nonce)
-    assert "UNPICKLED" not in capsys.readouterr().out
+def _tensor_node(dtype: str, shape: list, data: bytes) -> dict:
+    return {"__tensor__": dtype, "shape": shape, "data": base64.b64encode(data).decode()}
+
+
+def test_a_reply_is_plain_json_with_checked_tensors():
+    """Nothing in a reply is unpickled: tensors are dtype, shape and bytes, which must agree."""
+    got = gp.read_reply(_reply([{"out": _tensor_node("float32", [2], torch.tensor([1.0, 2.0]).numpy().tobytes())}]), "n")
+    assert torch.equal(got[0]["out"], torch.tensor([1.0, 2.0]))
+    for bad, why in [
+        (_tensor_node("float32", [3], b"\0" * 8), "does not match its shape"),  # 8 bytes for 3 floats
+        (_tensor_node("object", [1], b"\0"), "cannot read"),  # not a tensor dtype
+        (_tensor_node("float32", [-1], b""), "cannot read"),
+        (_tensor_node("uint8", [2**20], b"\0" * 2**20), "larger than 1 MB"),  # over the limit given below
+        ([[[[[[[[1]]]]]]]], "nested too deeply"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            gp.read_reply(_reply([{"out": bad}]), "n", limit=2**20)
+    pickled = base64.b64encode(pickle.dumps([1, 2])).decode()  # a pickle is not JSON: refused, never loaded
+    with pytest.raises(ValueError, match="cannot be read"):
+        gp.read_reply(f"AECOURSE-PROBE n {pickled}\n", "n")
     with pytest.raises(ValueError, match="did not answer"):
-        gp.read_reply("AECOURSE-PROBE other-nonce xyz\n", nonce)
+        gp.read_reply("AECOURSE-PROBE other-nonce []\n", "n")
+
+
+def test_answers_the_checks_accept_in_unusual_forms_are_confirmed():
+    """From a review: inputs that require grad (retain_grad), a Decimal, a letter after much whitespace."""
+    from decimal import Decimal
+
+    def kl(mu_q, log_var_q, mu_p, log_var_p):
+        log_var_q.retain_grad()  # fails on a tensor that does not require grad
+        return 0.5 * (log_var_p - log_var_q + (log_var_q.exp() + (mu_q - mu_p) ** 2) / log_var_p.exp() - 1).sum(dim=1)
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        checks.check_kl_diag_gaussians(kl)
+    assert run_probe("check_kl_diag_gaussians", kl) is None
+    assert run_probe("check_alignment_lr", Decimal("0.0003")) == run_probe("check_alignment_lr", 0.0003)
+    assert run_probe("check_prediction_8_4", " " * 20_000 + "A") is None
+
+
+def test_a_crash_of_the_graders_own_run_is_not_kept_as_a_verdict(tmp_path, monkeypatch):
+    monkeypatch.setattr(gp, "TRUSTED", "import sys\nsys.exit(3)\n")  # as if the check's process were killed
+    why = gp.judge("check_prediction_8_4", [], "A", cache=str(tmp_path))
+    assert "the grader's own run of the check failed (exit status 3)" in why
+    assert not list(tmp_path.iterdir())  # the next student with this answer gets a fresh run
 
 
 def test_the_check_call_is_read_from_the_cell():

@@ -74,7 +74,7 @@ def _trace(step: Callable, model0: nn.Module, batches: list, lr: float) -> list:
 def _same_trace(got: list, want: list, start: torch.Tensor) -> bool:
     for (loss, w), (ref_loss, ref_w) in zip(got, want, strict=True):
         moved, ref_moved = w - start, ref_w - start
-        if abs(loss - ref_loss) > 1e-4 * abs(ref_loss) + 1e-6 or not torch.allclose(
+        if not abs(loss - ref_loss) <= 1e-4 * abs(ref_loss) + 1e-6 or not torch.allclose(  # NaN fails too
                 moved, ref_moved, rtol=1e-3, atol=1e-3 * float(ref_moved.abs().max()) + 1e-9):
             return False
     return True
@@ -151,7 +151,7 @@ def check_training_step(fn, seed: int = 0, batch: int = 8, k: int = 4, lr: float
             passed(name, f"returns the loss and takes one optimizer step per call (batch {batch}, seed {seed})")
             return
     ref_loss = _trace(_step, model0, batches, lr)[0][0]
-    if abs(got[0][0] - ref_loss) > 1e-4 * abs(ref_loss):
+    if not abs(got[0][0] - ref_loss) <= 1e-4 * abs(ref_loss):  # NaN included
         fail(name, f"the first call returned the loss {got[0][0]:.5g}, expected {ref_loss:.5g} (squared error "
                    "summed over pixels, averaged over the batch)")
     fail(name, "the loss is right, but the weights did not move by one optimizer step on it: call "
