@@ -12,8 +12,8 @@ The grader then confirms each check that passed, where the student's code cannot
 
 A check cell keeps its points only if both agree. A probe compares the computation the exercise
 asks for, with tolerances looser than the check's; the check in the kernel still judges the
-rest (gradients, the exercise's rules, the device). Five answers are objects that their check
-must hold itself (modules, trained models, training procedures that call back into the check):
+rest (gradients, the exercise's rules, the device). Four answers are objects that their check
+must hold itself (trained models, training procedures that call back into the check):
 they have no probe and keep the kernel's verdict, watched by the tamper detection of
 grading_kernel.py. `PROBED` and `UNPROBED` list which is which.
 """
@@ -43,7 +43,6 @@ VALUE_CHECKS = {  # check function: the answer is a plain value that the real ch
 UNPROBED = {  # answers whose checks need the learner's objects themselves: the kernel's verdict stands
     "check_pretrain_layerwise": "a training procedure that calls back into the check",
     "check_train_top_layer": "a training step on modules the check inspects",
-    "check_conv_decoder": "a module the check inspects layer by layer",
     "check_small_autoencoder": "a trained model of the learner's own architecture",
     "check_param_budget": "a trained model of the learner's own architecture",
 }
@@ -79,6 +78,27 @@ def _aecourse_probe():
             return float(v)
         return {"unexported type": type(v).__name__}
 
+    def describe(module, z):  # a decoder as data: its layers' kinds, their output shapes on z, its parameters
+        if not isinstance(module, nn.Sequential):
+            return {"unexported type": type(module).__name__}
+
+        def leaves(m):
+            found = []
+            for child in m:
+                if isinstance(child, nn.Sequential):
+                    found += leaves(child)
+                elif not isinstance(child, nn.Identity):
+                    found.append(child)
+            return found
+        kinds, shapes, h = [], [], z
+        for layer in leaves(module):
+            kinds.append(next((b.__name__ for b in (nn.Upsample, nn.ReLU, nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d,
+                                                     nn.Sigmoid) if isinstance(layer, b)), type(layer).__name__))
+            with torch.no_grad():
+                h = layer(h)
+            shapes.append(list(h.shape))
+        return {"kinds": kinds, "shapes": shapes, "params": sum(p.numel() for p in module.parameters())}
+
     def build(spec, built):
         if "__grad__" in spec:  # an input that requires grad, as the check passes it: a leaf, or not
             t = spec["__grad__"].clone().requires_grad_()
@@ -108,9 +128,12 @@ def _aecourse_probe():
         out = []
         for args in cases:
             built = []
-            args = [build(a, built) if isinstance(a, dict) else a for a in args]
+            trace = [a["__trace__"] for a in args if isinstance(a, dict) and "__trace__" in a]
+            args = [build(a, built) if isinstance(a, dict) else a for a in args
+                    if not (isinstance(a, dict) and "__trace__" in a)]
             try:
-                got = {"out": plain(answer(*args))}
+                result = answer(*args)
+                got = {"out": describe(result, trace[0]) if trace else plain(result)}
             except BaseException as err:
                 got = {"error": f"{type(err).__name__}: {err}"[:300]}
             got["after"] = [[plain(p) for p in m.parameters()] + [m.training] for m in built]

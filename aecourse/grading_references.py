@@ -292,6 +292,38 @@ def _two_layer_jacobian() -> Probe:
     return Probe(cases, _compare(m._two_layer_reference, 1e-3, 1e-5))
 
 
+def _conv_decoder() -> Probe:
+    import torch
+
+    from .checks import lesson07 as m
+
+    def cases(seed):
+        g = torch.Generator().manual_seed(seed)
+        channels = tuple(int(c) for c in torch.randint(2, 17, (3,), generator=g))
+        return [[channels, {"__trace__": torch.randn(2, channels[2], 4, 4, generator=g).relu()}]]
+
+    def judge(args, got):
+        channels, spec = args
+        if "error" in got:
+            raise ValueError(f"raised {got['error']}")
+        out = got["out"]
+        if not isinstance(out, dict) or "kinds" not in out:
+            return f"did not return an nn.Sequential (got {out})"
+        plan = [layer for layer, _ in m._decoder_plan(channels)]
+        h, shapes = spec["__trace__"], []
+        with torch.no_grad():
+            for layer in plan:
+                h = layer(h)
+                shapes.append(list(h.shape))
+        want = {"kinds": [m._kind(layer) for layer in plan], "shapes": shapes,
+                "params": sum(m._count(layer) for layer in plan)}
+        for key in ("kinds", "shapes", "params"):
+            if out.get(key) != want[key]:
+                return f"for channels {channels}, its layers' {key} are {out.get(key)}, expected {want[key]}"
+        return None
+    return Probe(cases, _each(judge))
+
+
 def _receptive_field() -> Probe:
     from .checks import lesson07 as m
 
@@ -418,7 +450,7 @@ PROBED: dict[str, Callable[[], Probe]] = {
     "check_kl_sparsity_grad": _kl_sparsity_grad, "check_salt_and_pepper": _salt_and_pepper,
     "check_expected_mse": _expected_mse, "check_contractive_penalty": _contractive_penalty,
     "check_two_layer_jacobian": _two_layer_jacobian, "check_receptive_field": _receptive_field,
-    "check_tap_counts": _tap_counts, "check_reparameterize": _reparameterize,
+    "check_tap_counts": _tap_counts, "check_conv_decoder": _conv_decoder, "check_reparameterize": _reparameterize,
     "check_kl_diag_gaussians": _kl_diag_gaussians, "check_gaussian_log_likelihood": _gaussian_log_likelihood,
     "check_reconstruction_scores": _reconstruction_scores, "check_auroc": _auroc,
     "check_threshold_for_fpr": _threshold_for_fpr,
