@@ -31,7 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .grading_references import PROBED, Probe  # noqa: F401  (Probe: re-exported)
+from .grading_references import PROBED
 
 VALUE_CHECKS = {  # check function: the answer is a plain value that the real check judges
     "check_bias_free_prediction", "check_alignment_lr", "check_saturation_prediction", "check_prediction_3_3",
@@ -74,7 +74,7 @@ def _aecourse_probe():
             return plain(torch.as_tensor(numpy.asarray(v)), depth + 1)
         if isinstance(v, (list, tuple)) and depth < 3 and len(v) <= 64:
             return [plain(x, depth + 1) for x in v]
-        if hasattr(v, "__float__") and not isinstance(v, (str, bytes)):
+        if hasattr(v, "__float__"):  # Decimal, say
             return float(v)
         return {"unexported type": type(v).__name__}
 
@@ -183,18 +183,18 @@ DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32",
           "uint32", "uint64", "bool", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2")
 
 
-def _decode(node, budget: list, depth: int = 0):
+def _decode(node, depth: int = 0):
     """Return the reply's JSON with tensors rebuilt from dtype, shape and bytes; raise ValueError on anything else."""
     import torch
 
     if depth > 6:
         raise ValueError("the reply is nested too deeply")
     if isinstance(node, list):
-        return [_decode(x, budget, depth + 1) for x in node]
+        return [_decode(x, depth + 1) for x in node]
     if not isinstance(node, dict):
         return node
     if "__tensor__" not in node:
-        return {str(k): _decode(v, budget, depth + 1) for k, v in node.items()}
+        return {str(k): _decode(v, depth + 1) for k, v in node.items()}
     dtype = getattr(torch, str(node["__tensor__"]), None) if node["__tensor__"] in DTYPES else None
     shape = node.get("shape")
     if not isinstance(dtype, torch.dtype) or not (isinstance(shape, list) and all(
@@ -202,9 +202,8 @@ def _decode(node, budget: list, depth: int = 0):
         raise ValueError(f"the reply holds a tensor the grader cannot read ({str(node['__tensor__'])[:40]})")
     raw = base64.b64decode(str(node.get("data", "")), validate=True)
     size = dtype.itemsize * math.prod(shape)
-    budget[0] -= len(raw)
-    if len(raw) != size or budget[0] < 0:
-        raise ValueError("the reply's tensor data does not match its shape, or the reply is too large")
+    if len(raw) != size:  # the reply's length is capped as text, before anything is decoded
+        raise ValueError("the reply's tensor data does not match its shape")
     return torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape) if size else \
         torch.empty(shape, dtype=dtype)
 
@@ -223,7 +222,7 @@ def read_reply(stdout: str | None, nonce: str, limit: int = 32 << 20):
     if len(text) > limit:
         raise ValueError(f"the reply is larger than {limit >> 20} MB")
     try:
-        return _decode(json.loads(text), [limit])
+        return _decode(json.loads(text))
     except (RecursionError, TypeError, KeyError, ValueError) as err:
         raise ValueError(f"the reply cannot be read: {str(err)[:200]}") from None
 

@@ -80,11 +80,11 @@ def _each(fn: Callable[[list, dict], str | None]) -> Callable[[list, list], str 
     return judge
 
 
-def _compare(reference: Callable, rtol: float, atol: float, shape: Callable | None = None):
+def _compare(reference: Callable, rtol: float, atol: float):
     """Judge by one reference output per case."""
     def fn(args, got):
         ref = reference(*args)
-        return _near(_tensor(got, shape(*args) if shape else tuple(ref.shape)), ref, rtol, atol)
+        return _near(_tensor(got, tuple(ref.shape)), ref, rtol, atol)
     return _each(fn)
 
 
@@ -272,15 +272,12 @@ def _contractive_penalty() -> Probe:
     import torch
 
     from .checks import lesson05 as m
+    from .penalties import contractive_sigmoid  # the closed form, equal to jacrev's ‖J‖²_F
 
     def cases(seed):
         x, w, b = m._sigmoid_layer(seed, 4, 16, 60)
         return [[_g(torch.sigmoid(x @ w.T + b), False), _g(w, True), 0.3]]
-
-    def reference(h, w, lam):  # lam · mean_b Σ_j (h_j (1 − h_j))² ‖W_j‖², equal to jacrev's ‖J‖²_F
-        h, w = h.double(), w.double()
-        return lam * ((h * (1 - h)) ** 2 @ (w**2).sum(dim=1)).mean()
-    return Probe(cases, _compare(reference, 1e-3, 1e-5))
+    return Probe(cases, _compare(lambda h, w, lam: contractive_sigmoid(h.double(), w.double(), lam), 1e-3, 1e-5))
 
 
 def _two_layer_jacobian() -> Probe:
@@ -338,7 +335,7 @@ def _tap_counts() -> Probe:
 
     def cases(seed):
         return [list(s) for s in m.TAP_SETTINGS[seed % 3]]
-    return Probe(cases, _compare(lambda n, k, s, p: m._tap_reference(n, k, s, p), 0, 0))
+    return Probe(cases, _compare(m._tap_reference, 0, 0))
 
 
 def _reparameterize() -> Probe:

@@ -48,16 +48,25 @@ def _bce_cases(seed: int, batch: int, d: int) -> list:
              saturated, x)]
 
 
-def _bce_case(name: str, fn, where: str, p: torch.Tensor, x: torch.Tensor) -> None:
-    batch = len(x)
-    x_hat = p.clone().requires_grad_()
-    raw = call(name, fn, x_hat=x_hat, x=x)
+def _batch_loss(name: str, fn, first: str, value: torch.Tensor, x: torch.Tensor) -> tuple:
+    """Call fn(value, x) on a copy of value that requires grad; return (that copy, the raw result, the loss).
+
+    The loss must be one tensor number: BCE summed over pixels, averaged over the batch.
+    """
+    leaf = value.clone().requires_grad_()
+    raw = call(name, fn, **{first: leaf, "x": x})
     if isinstance(raw, (float, int)):
         fail(name, "returned a Python number; return the tensor (no .item()) so that loss.backward() works")
     out = expect_tensor(name, raw, (), {
-        (batch,): "returned one loss per image, shape (B,); average them over the batch with .mean()",
+        (len(x),): "returned one loss per image, shape (B,); average them over the batch with .mean()",
         tuple(x.shape): "returned the loss of every pixel, shape (B, D); sum over pixels (dim=1), then "
                         "average over the batch"}, dtype=x.dtype)
+    return leaf, raw, out
+
+
+def _bce_case(name: str, fn, where: str, p: torch.Tensor, x: torch.Tensor) -> None:
+    batch = len(x)
+    x_hat, raw, out = _batch_loss(name, fn, "x_hat", p, x)
     a, b = _bce_terms(p, x)
     per_pixel = -(a + b)
     mistakes = [
@@ -264,14 +273,7 @@ def _logit_cases(seed: int, batch: int, d: int) -> list:
 
 def _logits_case(name: str, fn, where: str, lg: torch.Tensor, x: torch.Tensor) -> None:
     batch = len(x)
-    logits = lg.clone().requires_grad_()
-    raw = call(name, fn, logits=logits, x=x)
-    if isinstance(raw, (float, int)):
-        fail(name, "returned a Python number; return the tensor (no .item()) so that loss.backward() works")
-    out = expect_tensor(name, raw, (), {
-        (batch,): "returned one loss per image, shape (B,); average them over the batch with .mean()",
-        tuple(x.shape): "returned the loss of every pixel, shape (B, D); sum over pixels (dim=1), then "
-                        "average over the batch"}, dtype=x.dtype)
+    logits, raw, out = _batch_loss(name, fn, "logits", lg, x)
     ld, xd = lg.double(), x.double()
     per_pixel = ld.clamp(min=0) - ld * xd + torch.log1p(torch.exp(-ld.abs()))  # float64, stable
     ref = per_pixel.sum(dim=1).mean()
