@@ -355,6 +355,7 @@ class SafeExecute(Execute):
 
     def _confirm_within_budget(self, cell: NotebookNode, name: str) -> None:
         from . import grading_probes as probes
+        from .grading_models import Unconfirmable
 
         if any(o.get("output_type") == "error" for o in cell.outputs):
             return  # the check failed in the kernel: nothing to confirm
@@ -369,6 +370,9 @@ class SafeExecute(Execute):
                 raise TimeoutError("the grader's time for its own comparisons ran out (the notebook's time limit)")
             reply = probes.read_reply(self.hidden(code, min(self._get_timeout(None) or 60, self._confirm_left)), nonce)
             why = probes.judge(found[0], cases, reply, timeout=max(1, self._confirm_left), cache=self.probe_cache)
+        except Unconfirmable as err:  # a model the grader cannot rebuild: the kernel's verdict stands
+            self.events["unprobed"].append(f"{name} ({err})")
+            return
         except Exception as err:  # a reply that cannot be read, a timeout: not confirmed
             why = f"{type(err).__name__}: {str(err)[:300]}"
         if why is None:

@@ -12,10 +12,11 @@ The grader then confirms each check that passed, where the student's code cannot
 
 A check cell keeps its points only if both agree. A probe compares the computation the exercise
 asks for, with tolerances looser than the check's; the check in the kernel still judges the
-rest (gradients, the exercise's rules, the device). Four answers are objects that their check
-must hold itself (trained models, training procedures that call back into the check):
-they have no probe and keep the kernel's verdict, watched by the tamper detection of
-grading_kernel.py. `PROBED` and `UNPROBED` list which is which.
+rest (gradients, the exercise's rules, the device). A trained model is described by the kernel
+as standard layers and weights, which the grader rebuilds and measures itself
+(aecourse/grading_models.py). Two answers are training procedures that call back into their
+check: they have no probe and keep the kernel's verdict, watched by the tamper detection of
+grading_kernel.py. `VALUE_CHECKS`, `PROBED`, `MODEL_PROBED` and `UNPROBED` list which is which.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .grading_models import MODEL_PROBED, export_code
 from .grading_references import PROBED
 
 VALUE_CHECKS = {  # check function: the answer is a plain value that the real check judges
@@ -40,11 +42,9 @@ VALUE_CHECKS = {  # check function: the answer is a plain value that the real ch
     "check_prediction_8_4", "check_prediction_8_5", "check_beta_rate", "check_lowest_scored_digit",
     "check_retrieval_code_size",
 }
-UNPROBED = {  # answers whose checks need the learner's objects themselves: the kernel's verdict stands
+UNPROBED = {  # answers whose checks must run the learner's procedure themselves: the kernel's verdict stands
     "check_pretrain_layerwise": "a training procedure that calls back into the check",
     "check_train_top_layer": "a training step on modules the check inspects",
-    "check_small_autoencoder": "a trained model of the learner's own architecture",
-    "check_param_budget": "a trained model of the learner's own architecture",
 }
 
 # Run in the student's kernel, hidden: report the answer, or the answer's outputs on the grader's inputs.
@@ -120,11 +120,15 @@ def _aecourse_probe():
         built.append(model)
         return model
 
+{export}
     if "{kind}" == "value":
         out = plain(answer)
     else:
         import io
         cases = torch.load(io.BytesIO(base64.b64decode("{blob}")), weights_only=True)
+    if "{kind}" == "model":
+        out = export(answer, cases[0][0])
+    elif "{kind}" == "function":
         out = []
         for args in cases:
             built = []
@@ -168,15 +172,17 @@ def kernel_code(check: str, answer: str, seed: int, nonce: str) -> tuple[str, li
     import torch
 
     if check in VALUE_CHECKS:
-        return KERNEL_CODE.replace("{kind}", "value").replace("{name}", answer).replace("{nonce}", nonce), []
-    if check not in PROBED:
+        kind, cases = "value", []
+    elif check in PROBED or check in MODEL_PROBED:
+        kind, cases = ("function", PROBED[check]().cases(seed)) if check in PROBED else \
+            ("model", MODEL_PROBED[check]().cases(seed))
+    else:
         return None
-    cases = PROBED[check]().cases(seed)
     buf = io.BytesIO()
     torch.save(cases, buf)
-    blob = base64.b64encode(buf.getvalue()).decode()
-    code = KERNEL_CODE.replace("{kind}", "function").replace("{name}", answer).replace("{nonce}", nonce)
-    return code.replace("{blob}", blob), cases
+    code = KERNEL_CODE.replace("{kind}", kind).replace("{name}", answer).replace("{nonce}", nonce)
+    code = code.replace("{blob}", base64.b64encode(buf.getvalue()).decode())
+    return code.replace("{export}", export_code()), cases  # last: the layer table holds braces of its own
 
 
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -269,4 +275,4 @@ def judge(check: str, cases: list, reply, timeout: float = 600, cache: str = "")
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(json.dumps({"check": check, "answer": text, "why": why}))
         return why
-    return PROBED[check]().judge(cases, reply)
+    return (PROBED[check] if check in PROBED else MODEL_PROBED[check])().judge(cases, reply)

@@ -658,19 +658,38 @@ def test_prediction_7_5_mistakes(answer, fragment):
 
 
 class Tiny(nn.Module):
-    """A stand-in autoencoder whose logits are chosen by hand: quality without training."""
+    """A stand-in autoencoder whose weights are chosen by hand: quality without training.
 
-    def __init__(self, code=(8, 4, 4), extra=0, scale=1.0, probabilities=False):
+    The test images are 7 x 7 patterns of 4 x 4 blocks, so a code of c x 7 x 7 averages holds them
+    exactly; the decoder turns the code back into sharp (or, with a small scale, blurry) logits.
+    """
+
+    def __init__(self, channels=1, extra=0, scale=1.0, probabilities=False, wide_kernel=0):
         super().__init__()
-        self.encoder = nn.Sequential(nn.AdaptiveAvgPool2d(code[1:]), nn.Conv2d(1, code[0], 1))
+        self.encoder = nn.Sequential(nn.AvgPool2d(4), nn.Conv2d(1, channels, 1))  # the code: (channels, 7, 7)
+        mix = nn.Conv2d(channels, 1, 1)
+        self.decoder = nn.Sequential(mix, nn.Upsample(scale_factor=4))
+        with torch.no_grad():
+            self.encoder[1].weight.fill_(1.0)
+            self.encoder[1].bias.zero_()
+            mix.weight.fill_((1.0 if probabilities else 8.0 * scale) / channels)
+            mix.bias.fill_(0.0 if probabilities else -4.0 * scale)
+        if probabilities:
+            self.decoder.append(nn.Hardtanh(0.01, 0.99))
+        if wide_kernel:  # parameters spent on one layer, which keeps the code's 7 x 7 shape
+            self.decoder.insert(1, nn.Conv2d(1, 1, wide_kernel, padding=wide_kernel // 2))
         self.pad = nn.Parameter(torch.zeros(extra))
-        self.scale, self.probabilities = scale, probabilities
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class Bypass(Tiny):
+    """Right sizes, but the reconstruction goes around the code: logits straight from the image."""
 
     def forward(self, x):
         self.encoder(x)
-        if self.probabilities:
-            return x.clamp(0.01, 0.99)
-        return self.scale * (8 * x - 4)  # logits that follow the image: a sharp or a blurry copy
+        return 10 * x - 5
 
 
 @pytest.fixture
@@ -678,7 +697,8 @@ def small_test_set(monkeypatch):
     from aecourse.checks import lesson07
 
     g = torch.Generator().manual_seed(0)
-    x = (torch.rand(60, 1, 28, 28, generator=g) > 0.7).float()
+    blocks = (torch.rand(60, 1, 7, 7, generator=g) > 0.7).float()
+    x = blocks.repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)  # (60, 1, 28, 28)
     monkeypatch.setattr(lesson07, "_budget_test_images", lambda: x)
     monkeypatch.setenv("AECOURSE_MODE", "standard")
     return x
@@ -691,8 +711,8 @@ def test_param_budget_accepts_a_good_model(small_test_set, capsys):
     out = capsys.readouterr().out
     assert "✓ model_7_6" in out and "standard mode's target" in out
     assert model.training and model.encoder.training  # modes restored on every submodule
-    checks.check_param_budget(Tiny(code=(2, 8, 8)))  # another code shape, 128 numbers
-    checks.check_param_budget(Tiny(extra=2_000 - 16))  # at the budget exactly
+    checks.check_param_budget(Tiny(channels=2))  # another code shape, 98 numbers
+    checks.check_param_budget(Tiny(extra=2_000 - 4))  # at the budget exactly
 
 
 def test_param_budget_keeps_eval_submodules(small_test_set):
@@ -704,11 +724,13 @@ def test_param_budget_keeps_eval_submodules(small_test_set):
 
 
 @pytest.mark.parametrize("model, fragments", [
-    (Tiny(extra=2_500), ("2,516 parameters, 516 over the budget of 2,000",)),
-    (Tiny(code=(16, 4, 4)), ("the code has 256 numbers per image", "more than 128")),
+    (Tiny(extra=2_500), ("2,504 parameters, 504 over the budget of 2,000",)),
+    (Tiny(wide_kernel=45), ("2,030 parameters, 30 over the budget of 2,000",)),
+    (Tiny(channels=3), ("the code has 147 numbers per image", "more than 128")),
+    (Bypass(), ("model(x) differs from model.decoder(model.encoder(x))", "no path around it")),
     (Tiny(scale=0.05), ("test BCE per pixel", "above the target 0.17 (standard mode's target)")),
     (Tiny(probabilities=True), ("outputs all lie in [0, 1], probabilities rather than logits",)),
-    (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)), ("the model has no `encoder` module",)),
+    (nn.Sequential(nn.Conv2d(1, 1, 3, padding=1)), ("the model has no `encoder` and no `decoder` module",)),
     ("model", ("it must be the trained nn.Module itself",)),
     (None, ("not written yet",)),
 ])

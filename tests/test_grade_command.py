@@ -8,7 +8,8 @@ aecourse.checks.core and no outside probe. Honest students (some of whose
 answers raise warnings) must score 4 of 4; each attacker tries one thing from issue 24, and
 must fail or be flagged; every student must appear in the report. The whole grading runs
 once, sandboxed (as root: an unprivileged user in a private mount namespace), in about
-three minutes on two CPU cores.
+three minutes on two CPU cores. A second, smaller assignment grades exercise 2.4's check of a
+trained model, which the grader rebuilds and measures itself (aecourse.grading_models).
 """
 
 import json
@@ -173,23 +174,24 @@ def _attacks(course: Path) -> dict:
     }
 
 
-def _grade(course: Path, only: set | None = None, check: bool = False, **env_extra) -> tuple:
+def _grade(course: Path, only: set | None = None, check: bool = False, source=None, attacks=None,
+           **env_extra) -> tuple:
     """Release the assignment, hand in the submissions, grade them all once; return (course, report, rc)."""
     course.mkdir(parents=True, exist_ok=True)
     (course / "nbgrader_config.py").write_text('c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = "t"\n')
     (course / "source" / NAME).mkdir(parents=True)
-    nbformat.write(_source(), course / "source" / NAME / f"{NAME}.ipynb")
+    nbformat.write(source or _source(), course / "source" / NAME / f"{NAME}.ipynb")
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
                **env_extra)
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", NAME], cwd=course, env=env,
                    check=True, capture_output=True)
     release = course / "release" / NAME / f"{NAME}.ipynb"
-    for student, (answers, extra, edit) in _attacks(course).items():
+    for student, (answers, extra, edit) in (attacks or _attacks(course)).items():
         if only is None or student in only:
             folder = course / "submitted" / student / NAME
             folder.mkdir(parents=True)
             (folder / f"{NAME}.ipynb").write_text(json.dumps(_submission(release, answers, extra=extra, edit=edit)))
-    if only is None:
+    if only is None and attacks is None:
         broken = course / "submitted" / "fault_invalid_json" / NAME
         broken.mkdir(parents=True)
         (broken / f"{NAME}.ipynb").write_text("{ this is not a notebook")
@@ -382,3 +384,49 @@ def test_uid_mode_keeps_the_course_out_of_reach_by_permissions_or_says_why_it_ca
     assert "WROTE" not in text, text[:3000]
     assert not [line for line in text.split("\\n") if "READ" in line and str(course) in line], text[:3000]
     assert students["honest"]["score"] == TOTAL and students["a_attack_files"]["score"] == 0
+
+
+# -- a trained model (exercise 2.4's check): rebuilt and measured by the grader itself -----------------
+
+MODEL_SETUP = ("import torch\nfrom torch import nn\nimport aecourse\nfrom aecourse import checks\n\n\n"
+               "class Pair(nn.Module):\n    def __init__(self, encoder, decoder):\n        super().__init__()\n"
+               "        self.encoder, self.decoder = encoder, decoder\n\n    def forward(self, x):\n"
+               "        return self.decoder(self.encoder(x))\n")
+MEAN_MODEL = ("mean = aecourse.load_mnist('train', flatten=True)[0].mean(dim=0)  # the mean digit: 4 numbers of code, "
+              "all unused\nmodel = Pair(nn.Linear(784, 4), nn.Sequential(nn.Linear(4, 784), {clamp}))\n"
+              "with torch.no_grad():\n    for p in model.parameters():\n        p.zero_()\n"
+              "    model.decoder[0].bias.copy_(mean)\n")
+OWN_LAYER = "class Clamp(nn.Module):\n    def forward(self, x):\n        return x.clamp(0, 1)\n\n\n"
+
+
+def _model_source() -> nbformat.NotebookNode:
+    nb = _source()
+    nb.cells = [nb.cells[0], _cell("code", MODEL_SETUP, "setup"),
+                _cell("code", _solution_cell(MEAN_MODEL.format(clamp="nn.Hardtanh(0.0, 1.0)")), "model", solution=True),
+                _cell("code", "checks.check_small_autoencoder(model)", "check_model", points=3)]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded_models(tmp_path_factory):
+    """Three answers to exercise 2.4's check, in smoke mode (the mean digit meets its target of 70)."""
+    forge = ("import aecourse.checks as c\nc.check_small_autoencoder = lambda m: print('✓ model_2_4')\n"
+             "checks = c\nmodel = Pair(nn.Linear(784, 4), nn.Sequential(nn.Linear(4, 784), nn.Sigmoid()))  # untrained\n")
+    attacks = {"honest_model": ({"model": MEAN_MODEL.format(clamp="nn.Hardtanh(0.0, 1.0)")}, {}, None),
+               "honest_own_layer": ({"model": OWN_LAYER + MEAN_MODEL.format(clamp="Clamp()")}, {}, None),
+               "attack_model": ({}, {"model": [forge]}, None)}
+    return _grade(tmp_path_factory.mktemp("models"), source=_model_source(), attacks=attacks, AECOURSE_MODE="smoke")
+
+
+def test_a_trained_model_is_measured_by_the_grader_itself(graded_models):
+    course, students, out, report = graded_models
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    honest, own, attack = (students[s] for s in ("honest_model", "honest_own_layer", "attack_model"))
+    assert honest["score"] == 3 and "1 passed check(s) confirmed outside the kernel" in " ".join(honest["notes"]), honest
+    # A layer of the learner's own cannot be rebuilt: the kernel's verdict stands, and the report says why.
+    notes = " ".join(own["notes"])
+    assert own["score"] == 3 and "checked in the kernel only: check_model (not rebuilt outside the kernel" in notes, own
+    assert "is a Clamp" in notes, notes
+    # A forged check passes in the kernel; the grader's measure of the untrained model takes the points back.
+    overruled = " ".join(f for f in attack["flagged"] if "check overruled" in f)
+    assert attack["score"] == 0 and "check_model" in overruled and "above the target 70" in overruled, attack

@@ -77,7 +77,7 @@ def _candidates(check: str) -> list:
 
 
 def test_every_check_of_the_exercises_is_classified():
-    kinds = [gp.VALUE_CHECKS, set(gp.PROBED), set(gp.UNPROBED)]
+    kinds = [gp.VALUE_CHECKS, set(gp.PROBED), set(gp.MODEL_PROBED), set(gp.UNPROBED)]
     for check in CELLS:
         assert sum(check in k for k in kinds) == 1, check
     assert set().union(*kinds) == set(CELLS), set().union(*kinds) ^ set(CELLS)

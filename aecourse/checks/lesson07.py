@@ -534,10 +534,12 @@ def check_param_budget(model) -> None:
     require_answer(name, model, "model_7_6 to your trained autoencoder")
     if not isinstance(model, nn.Module):
         fail(name, f"model_7_6 is a {type(model).__name__}; it must be the trained nn.Module itself")
-    encoder = getattr(model, "encoder", None)
-    if not isinstance(encoder, nn.Module):
-        fail(name, "the model has no `encoder` module: the check reads the code size from model.encoder(x); "
-                   "give the model an attribute `encoder` (the layers up to the code) and one `decoder`")
+    encoder, decoder = getattr(model, "encoder", None), getattr(model, "decoder", None)
+    missing = [part for part, m in (("encoder", encoder), ("decoder", decoder)) if not isinstance(m, nn.Module)]
+    if missing:
+        fail(name, f"the model has no {' and no '.join(f'`{part}`' for part in missing)} module: the check reads the "
+                   "code from model.encoder(x) and needs model(x) to equal model.decoder(model.encoder(x)); give the "
+                   "model the attributes `encoder` (the layers up to the code) and `decoder` (the rest)")
     n_params = sum(p.numel() for p in model.parameters())
     if n_params > BUDGET_PARAMS:
         fail(name, f"the model has {n_params:,} parameters, {n_params - BUDGET_PARAMS:,} over the budget of "
@@ -560,6 +562,11 @@ def check_param_budget(model) -> None:
             if code_size > BUDGET_CODE:
                 fail(name, f"the code has {code_size} numbers per image (shape {tuple(code.shape[1:])}), more than "
                            f"{BUDGET_CODE}: the bottleneck must be at most {BUDGET_CODE} numbers")
+            whole, chained = call(name, model, x=x[:2].to(device, dtype)), call(f"{name}.decoder", decoder, z=code)
+            if not (isinstance(whole, torch.Tensor) and isinstance(chained, torch.Tensor) and whole.shape == chained.shape
+                    and close(whole.double(), chained.double(), 1e-4, 1e-5)):
+                fail(name, "model(x) differs from model.decoder(model.encoder(x)): the reconstruction must pass "
+                           "through the code alone, with no path around it")
             total, probabilities = 0.0, True
             for xb in x.split(250):
                 xb = xb.to(device, dtype)
