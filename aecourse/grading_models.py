@@ -95,7 +95,8 @@ EXPORT_CODE = r'''
             return {"unsupported": str(err)}
         except Exception as err:  # the check in the kernel judges a model that does not run
             return {"unsupported": f"the model raised {type(err).__name__} on the grader's images"}
-        return {p: [spec for _, spec in layers] for p, layers in parts.items()}
+        refs = {}  # a layer used twice (weights shared) is one layer: its parameters count once, as in the check
+        return {p: [dict(spec, ref=refs.setdefault(id(m), len(refs))) for m, spec in layers] for p, layers in parts.items()}
 '''
 
 
@@ -122,7 +123,8 @@ def _plain_arg(value, where: str):
 
 
 def rebuild(specs, x, what: str):
-    """Return (nn.Sequential of the described layers, its parameter count); raise ValueError if it cannot be built.
+    """Return (nn.Sequential of the described layers, [(ref, layer key, parameters)] per layer); raise
+    ValueError if it cannot be built.
 
     The layers are first built and run on the meta device (no memory), so that no description can
     ask the grader for more than MAX_ACTIVATION numbers per image in any layer.
@@ -138,10 +140,11 @@ def rebuild(specs, x, what: str):
         if kind not in LAYERS or not isinstance(spec.get("args"), dict) or set(spec["args"]) != set(LAYERS[kind]):
             raise ValueError(f"{what} layer {i}: not a layer the grader rebuilds ({str(kind)[:40]})")
         args = {k: _plain_arg(v, f"{what} layer {i}") for k, v in spec["args"].items()}
-        built.append((kind, args, spec.get("state")))
+        ref = spec.get("ref", -1 - i)
+        built.append((kind, args, spec.get("state"), ref if isinstance(ref, int) else -1 - i))
     with torch.device("meta"):
         try:
-            meta = [getattr(nn, kind)(**args) for kind, args, _ in built]
+            meta = [getattr(nn, kind)(**args) for kind, args, _, _ in built]
             h = torch.empty((1, *x.shape[1:]), device="meta")
             for layer in meta:
                 h = layer.eval()(h)
@@ -149,9 +152,9 @@ def rebuild(specs, x, what: str):
                     raise ValueError(f"{what}: a layer's output is too large to measure")
         except (TypeError, ValueError, RuntimeError, NotImplementedError) as err:
             raise ValueError(f"{what}: the layers cannot be built or chained ({str(err)[:200]})") from None
-    n_params = sum(p.numel() for layer in meta for p in layer.parameters())
-    layers = []
-    for kind, args, state in built:
+    counts = [sum(p.numel() for p in layer.parameters()) for layer in meta]
+    layers, keys = [], []
+    for (kind, args, state, ref), n in zip(built, counts, strict=True):
         layer = getattr(nn, kind)(**args)
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ValueError(f"{what}: a {kind} without its weights")
@@ -161,23 +164,30 @@ def rebuild(specs, x, what: str):
         except RuntimeError as err:
             raise ValueError(f"{what}: a {kind}'s weights do not fit it ({str(err)[:200]})") from None
         layers.append(nn.Identity() if kind in EVAL_IDENTITY else layer)
-    return nn.Sequential(*layers).eval(), n_params
+        weights = tuple((k, str(v.dtype), tuple(v.shape), v.reshape(-1).view(torch.uint8).numpy().tobytes())
+                        for k, v in sorted(state.items()))
+        keys.append((ref, (kind, repr(sorted(args.items())), weights), n))
+    return nn.Sequential(*layers).eval(), keys
 
 
-def measure(reply, x_test, batch: int = 1000):
-    """Rebuild the described model; return (code size, parameters, outputs on x_test as float64)."""
+def measure(reply, x_test, batch: int):
+    """Rebuild the described model; return (code size, parameters, outputs on x_test in batches, as float64)."""
     import torch
 
     if not isinstance(reply, dict):
         raise ValueError("the kernel did not describe the model")
     if "unsupported" in reply:
         raise Unconfirmable(f"not rebuilt outside the kernel: {str(reply['unsupported'])[:200]}")
-    encoder, n_enc = rebuild(reply.get("encoder"), x_test, "the encoder")
+    encoder, keys = rebuild(reply.get("encoder"), x_test, "the encoder")
     with torch.no_grad():
         code = encoder(x_test[:2])
-        decoder, n_dec = rebuild(reply.get("decoder"), code, "the decoder")
+        decoder, more = rebuild(reply.get("decoder"), code, "the decoder")
         out = torch.cat([decoder(encoder(xb)).double() for xb in x_test.split(batch)])
-    return code[0].numel(), n_enc + n_dec, out
+    layers = {}
+    for ref, key, n in keys + more:
+        if layers.setdefault(ref, (key, n))[0] != key:
+            raise ValueError("two different layers are described as one shared layer")
+    return code[0].numel(), sum(n for _, n in layers.values()), out
 
 
 # -- the probes of exercises 2.4 and 7.6 --------------------------------------------------------------
@@ -210,7 +220,7 @@ def _small_autoencoder():
 
     def judge(cases, reply):
         budget, x = m.small_ae_budget(), m._test_images()
-        code, n_params, out = measure(reply, x)
+        code, n_params, out = measure(reply, x, batch=2000)  # the check's batches: a BatchNorm may use their statistics
         why = _limits(code, n_params, budget["code"], budget["params"])
         if why or out.numel() != x.numel():
             return why or f"the rebuilt model returned shape {tuple(out.shape)} for images of shape {tuple(x.shape)}"

@@ -97,7 +97,7 @@ def test_the_rebuilt_layers_compute_what_the_learners_layers_compute(pair, shape
     check = "check_small_autoencoder" if shape == (784,) else "check_param_budget"
     _, reply = reply_for(check, model)
     x = torch.rand(5, *shape)
-    code, n_params, out = gm.measure(reply, x)
+    code, n_params, out = gm.measure(reply, x, batch=5)
     model.eval()
     with torch.no_grad():
         want = model(x)
@@ -183,4 +183,15 @@ def _spec(kind, args, state=None):
 def test_a_forged_description_builds_nothing_but_bounded_standard_layers(encoder, fragment):
     reply = {"encoder": encoder, "decoder": [_spec("Identity", {})]}
     with pytest.raises(ValueError, match=fragment):
-        gm.measure(reply, torch.rand(3, 784))
+        gm.measure(reply, torch.rand(3, 784), batch=3)
+
+
+def test_a_layer_used_twice_counts_once_as_in_the_check(pca4, loose):
+    shared = nn.Linear(20, 20)
+    model = Pair(nn.Sequential(nn.Linear(784, 20), nn.ReLU(), shared, nn.ReLU(), nn.Linear(20, 4)),
+                 nn.Sequential(nn.Linear(4, 20), nn.ReLU(), shared, nn.ReLU(), nn.Linear(20, 784), nn.Sigmoid()))
+    _, reply = reply_for("check_small_autoencoder", model)
+    assert gm.measure(reply, torch.rand(3, 784), batch=3)[1] == sum(p.numel() for p in model.parameters())
+    reply["decoder"][2]["state"]["bias"] = reply["decoder"][2]["state"]["bias"] + 1  # no longer the same layer
+    with pytest.raises(ValueError, match="described as one shared layer"):
+        gm.measure(reply, torch.rand(3, 784), batch=3)
