@@ -14,8 +14,8 @@ A check cell keeps its points only if both agree. A probe compares the computati
 asks for, with tolerances looser than the check's; the check in the kernel still judges the
 rest (gradients, the exercise's rules, the device). A trained model is described by the kernel
 as standard layers and weights, which the grader rebuilds and measures itself
-(aecourse/grading_models.py). Two answers are training procedures that call back into their
-check: they have no probe and keep the kernel's verdict, watched by the tamper detection of
+(aecourse/grading_models.py). One answer is a training procedure that calls back into its
+check: it has no probe and keeps the kernel's verdict, watched by the tamper detection of
 grading_kernel.py. `VALUE_CHECKS`, `PROBED`, `MODEL_PROBED` and `UNPROBED` list which is which.
 """
 
@@ -44,7 +44,6 @@ VALUE_CHECKS = {  # check function: the answer is a plain value that the real ch
 }
 UNPROBED = {  # answers whose checks must run the learner's procedure themselves: the kernel's verdict stands
     "check_pretrain_layerwise": "a training procedure that calls back into the check",
-    "check_train_top_layer": "a training step on modules the check inspects",
 }
 
 # Run in the student's kernel, hidden: report the answer, or the answer's outputs on the grader's inputs.
@@ -106,6 +105,23 @@ def _aecourse_probe():
         kind = spec["__build__"]
         if kind == "optimizer":
             return torch.optim.SGD(built[-1].parameters(), lr=spec["lr"])
+        if kind == "optimizer_all":  # over every module built so far, as the check of exercise 6.2 gives it
+            return torch.optim.SGD([p for m in built for p in m.parameters()], lr=spec["lr"])
+        if kind == "stack_decoder":
+            return built[-1]
+        if kind == "frozen_stack":  # the layers of exercise 6.2's check: lower ones in train mode, the top in eval
+            sizes, n = spec["sizes"], len(spec["sizes"])
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                top = i == n - 2
+                built.append(nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), *([] if top else [nn.SiLU()])))
+            built.append(nn.Sequential(nn.Linear(sizes[-1], sizes[-2]), nn.SiLU()))
+            for m, state in zip(built, spec["states"]):
+                m.load_state_dict(state)
+                m.train(m not in built[-2:])
+                if m in built[-2:]:
+                    for p in m.parameters():
+                        p.grad = torch.full_like(p, spec["stale"])
+            return built[:-1]
         d, k = spec["sizes"]
         if kind == "linear_ae":  # the model of the check of exercise 1.1: .encoder and .decoder, D = 784
             from aecourse.checks.core import Autoencoder
@@ -141,6 +157,8 @@ def _aecourse_probe():
             except BaseException as err:
                 got = {"error": f"{type(err).__name__}: {err}"[:300]}
             got["after"] = [[plain(p) for p in m.parameters()] + [m.training] for m in built]
+            got["buffers"] = [[plain(b) for b in m.buffers()] for m in built]
+            got["trainable"] = all(p.requires_grad for m in built for p in m.parameters())
             out.append(got)
     print("AECOURSE-PROBE {nonce} " + json.dumps(out))
 

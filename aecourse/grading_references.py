@@ -338,6 +338,45 @@ def _tap_counts() -> Probe:
     return Probe(cases, _compare(m._tap_reference, 0, 0))
 
 
+def _train_top_layer() -> Probe:
+    import torch
+
+    from .checks import lesson06 as m
+
+    lr, stale = 0.1, 0.25
+
+    def cases(seed):
+        g = torch.Generator().manual_seed(seed)
+        sizes = [int(torch.randint(lo, hi, (), generator=g)) for lo, hi in ((6, 13), (4, 9), (3, 7), (2, 4))]
+        batch = int(torch.randint(4, 17, (), generator=g))
+        encoders, decoder = m._frozen_stack(seed, sizes)
+        states = [m._state(e) for e in (*encoders, decoder)]
+        x = m._data(seed, batch, sizes[0]) * 2 - 0.5
+        return [[{"__build__": "frozen_stack", "sizes": sizes, "states": states, "stale": stale},
+                 {"__build__": "stack_decoder"}, x, {"__build__": "optimizer_all", "lr": lr}]]
+
+    def judge(args, got):
+        spec, x = args[0], args[2]
+        encoders, decoder = m._frozen_stack(0, spec["sizes"])
+        for module, state in zip((*encoders, decoder), spec["states"], strict=True):
+            module.load_state_dict(state)
+        ref = m._top_reference(encoders, decoder, x, stale, lr)
+        loss = _number(got)
+        if not abs(loss - ref["loss"]) <= 1e-3 * max(1.0, abs(ref["loss"])):  # NaN fails too
+            return f"returned the loss {loss:.5g}, expected {ref['loss']:.5g}"
+        if not got.get("trainable"):
+            return "left parameters with requires_grad=False"
+        lower = len(encoders) - 1
+        for i, module in enumerate(encoders[:lower]):
+            now = got["after"][i][:-1] + got["buffers"][i]
+            if not all(torch.equal(a, b) for a, b in zip(now, [*module.parameters(), *module.buffers()], strict=True)):
+                return f"the frozen layer encoders[{i}] changed (its weights or its BatchNorm's running statistics)"
+        top = [p for i in (lower, lower + 1) for p in got["after"][i][:-1]]
+        return _near(torch.cat([p.flatten() for p in top]).double(),
+                     torch.cat([p.flatten() for p in ref["steps"]["right"]]), 1e-3, 1e-5)
+    return Probe(cases, _each(judge))
+
+
 def _reparameterize() -> Probe:
     import torch
 
@@ -450,5 +489,5 @@ PROBED: dict[str, Callable[[], Probe]] = {
     "check_tap_counts": _tap_counts, "check_conv_decoder": _conv_decoder, "check_reparameterize": _reparameterize,
     "check_kl_diag_gaussians": _kl_diag_gaussians, "check_gaussian_log_likelihood": _gaussian_log_likelihood,
     "check_reconstruction_scores": _reconstruction_scores, "check_auroc": _auroc,
-    "check_threshold_for_fpr": _threshold_for_fpr,
+    "check_threshold_for_fpr": _threshold_for_fpr, "check_train_top_layer": _train_top_layer,
 }
