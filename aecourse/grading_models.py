@@ -54,21 +54,23 @@ MAX_ACTIVATION = 4_000_000  # numbers per image in any layer's output: a describ
 
 # Run in the student's kernel (inside grading_probes.KERNEL_CODE, which defines `plain`).
 EXPORT_CODE = r'''
+    layers_known = {layers}
+
+    def leaves(m, where):  # [(leaf, its description)] of a module, or LookupError for what the grader cannot rebuild
+        if m._forward_hooks or m._forward_pre_hooks:
+            raise LookupError(f"{where} has a hook")
+        if type(m) is nn.Sequential:
+            return [leaf for i, c in enumerate(m) for leaf in leaves(c, f"{where}[{i}]")]
+        kind = type(m).__name__
+        if kind not in layers_known or type(m) is not getattr(nn, kind, None):
+            raise LookupError(f"{where} is a {kind}, not one of PyTorch's standard layers")
+        args = {a: getattr(m, a, None) is not None if a == "bias" else plain(getattr(m, a))
+                for a in layers_known[kind]}
+        if kind == "PReLU":
+            args["num_parameters"] = m.weight.numel()
+        return [(m, {"kind": kind, "args": args, "state": {k: plain(v) for k, v in m.state_dict().items()}})]
+
     def export(model, x):  # the model as data: the standard layers of its encoder and decoder, or why not
-        layers_known = {layers}
-        def leaves(m, where):
-            if m._forward_hooks or m._forward_pre_hooks:
-                raise LookupError(f"{where} has a hook")
-            if type(m) is nn.Sequential:
-                return [leaf for i, c in enumerate(m) for leaf in leaves(c, f"{where}[{i}]")]
-            kind = type(m).__name__
-            if kind not in layers_known or type(m) is not getattr(nn, kind, None):
-                raise LookupError(f"{where} is a {kind}, not one of PyTorch's standard layers")
-            args = {a: getattr(m, a, None) is not None if a == "bias" else plain(getattr(m, a))
-                    for a in layers_known[kind]}
-            if kind == "PReLU":
-                args["num_parameters"] = m.weight.numel()
-            return [(m, {"kind": kind, "args": args, "state": {k: plain(v) for k, v in m.state_dict().items()}})]
         if not isinstance(model, nn.Module):
             return {"unsupported": f"the answer is a {type(model).__name__}, not an nn.Module"}
         try:

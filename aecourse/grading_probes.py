@@ -14,9 +14,9 @@ A check cell keeps its points only if both agree. A probe compares the computati
 asks for, with tolerances looser than the check's; the check in the kernel still judges the
 rest (gradients, the exercise's rules, the device). A trained model is described by the kernel
 as standard layers and weights, which the grader rebuilds and measures itself
-(aecourse/grading_models.py). One answer is a training procedure that calls back into its
-check: it has no probe and keeps the kernel's verdict, watched by the tamper detection of
-grading_kernel.py. `VALUE_CHECKS`, `PROBED`, `MODEL_PROBED` and `UNPROBED` list which is which.
+(aecourse/grading_models.py); exercise 6.1's pretraining runs with a train_pair of the grader's,
+whose record the grader checks (aecourse/grading_pretrain.py). A check with no probe (one written
+in a notebook) keeps the kernel's verdict, watched by the tamper detection of grading_kernel.py. `VALUE_CHECKS`, `PROBED`, `MODEL_PROBED` and `UNPROBED` list which is which.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 from .grading_models import MODEL_PROBED, export_code
+from .grading_pretrain import TRAINER_CODE
 from .grading_references import PROBED
 
 VALUE_CHECKS = {  # check function: the answer is a plain value that the real check judges
@@ -42,9 +43,7 @@ VALUE_CHECKS = {  # check function: the answer is a plain value that the real ch
     "check_prediction_8_4", "check_prediction_8_5", "check_beta_rate", "check_lowest_scored_digit",
     "check_retrieval_code_size",
 }
-UNPROBED = {  # answers whose checks must run the learner's procedure themselves: the kernel's verdict stands
-    "check_pretrain_layerwise": "a training procedure that calls back into the check",
-}
+UNPROBED: dict[str, str] = {}  # answers whose checks only the kernel can run (none left): the kernel's verdict stands
 
 # Run in the student's kernel, hidden: report the answer, or the answer's outputs on the grader's inputs.
 KERNEL_CODE = r'''
@@ -107,6 +106,8 @@ def _aecourse_probe():
             return torch.optim.SGD(built[-1].parameters(), lr=spec["lr"])
         if kind == "optimizer_all":  # over every module built so far, as the check of exercise 6.2 gives it
             return torch.optim.SGD([p for m in built for p in m.parameters()], lr=spec["lr"])
+        if kind == "trainer":
+            return Trainer(spec["steps"])
         if kind == "stack_decoder":
             return built[-1]
         if kind == "frozen_stack":  # the layers of exercise 6.2's check: lower ones in train mode, the top in eval
@@ -151,14 +152,18 @@ def _aecourse_probe():
             trace = [a["__trace__"] for a in args if isinstance(a, dict) and "__trace__" in a]
             args = [build(a, built) if isinstance(a, dict) else a for a in args
                     if not (isinstance(a, dict) and "__trace__" in a)]
+            trainer = next((a for a in args if isinstance(a, Trainer)), None)
             try:
                 result = answer(*args)
-                got = {"out": describe(result, trace[0]) if trace else plain(result)}
+                got = {"out": describe(result, trace[0]) if trace else
+                       trainer.returned(result) if trainer else plain(result)}
             except BaseException as err:
                 got = {"error": f"{type(err).__name__}: {err}"[:300]}
             got["after"] = [[plain(p) for p in m.parameters()] + [m.training] for m in built]
             got["buffers"] = [[plain(b) for b in m.buffers()] for m in built]
             got["trainable"] = all(p.requires_grad for m in built for p in m.parameters())
+            if trainer:
+                got["calls"] = trainer.calls
             out.append(got)
     print("AECOURSE-PROBE {nonce} " + json.dumps(out))
 
@@ -200,7 +205,7 @@ def kernel_code(check: str, answer: str, seed: int, nonce: str) -> tuple[str, li
     torch.save(cases, buf)
     code = KERNEL_CODE.replace("{kind}", kind).replace("{name}", answer).replace("{nonce}", nonce)
     code = code.replace("{blob}", base64.b64encode(buf.getvalue()).decode())
-    return code.replace("{export}", export_code()), cases  # last: the layer table holds braces of its own
+    return code.replace("{export}", export_code() + TRAINER_CODE), cases  # last: the layer table holds braces of its own
 
 
 DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -211,7 +216,7 @@ def _decode(node, depth: int = 0):
     """Return the reply's JSON with tensors rebuilt from dtype, shape and bytes; raise ValueError on anything else."""
     import torch
 
-    if depth > 6:
+    if depth > 10:
         raise ValueError("the reply is nested too deeply")
     if isinstance(node, list):
         return [_decode(x, depth + 1) for x in node]

@@ -377,6 +377,14 @@ def _train_top_layer() -> Probe:
     return Probe(cases, _each(judge))
 
 
+def _pretrain_layerwise() -> Probe:
+    from .grading_pretrain import (
+        pretrain_layerwise_probe,  # its own module: the kernel's train_pair and its judge
+    )
+
+    return pretrain_layerwise_probe()
+
+
 def _reparameterize() -> Probe:
     import torch
 
@@ -490,4 +498,5 @@ PROBED: dict[str, Callable[[], Probe]] = {
     "check_kl_diag_gaussians": _kl_diag_gaussians, "check_gaussian_log_likelihood": _gaussian_log_likelihood,
     "check_reconstruction_scores": _reconstruction_scores, "check_auroc": _auroc,
     "check_threshold_for_fpr": _threshold_for_fpr, "check_train_top_layer": _train_top_layer,
+    "check_pretrain_layerwise": _pretrain_layerwise,
 }

@@ -195,3 +195,49 @@ def test_a_layer_used_twice_counts_once_as_in_the_check(pca4, loose):
     reply["decoder"][2]["state"]["bias"] = reply["decoder"][2]["state"]["bias"] + 1  # no longer the same layer
     with pytest.raises(ValueError, match="described as one shared layer"):
         gm.measure(reply, torch.rand(3, 784), batch=3)
+
+
+# -- exercise 6.1: the kernel's train_pair records, the grader reruns ---------------------------------
+
+
+def _pretrain_reply(fn, seed: int = 3):
+    nonce = secrets.token_hex(4)
+    code, cases = gp.kernel_code("check_pretrain_layerwise", "fn_under_test", seed, nonce)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(code, {"get_ipython": lambda: types.SimpleNamespace(user_ns={"fn_under_test": fn})})
+    return cases, gp.read_reply(buf.getvalue(), nonce)
+
+
+def _pretrain(layer_pair):
+    def pretrain_layerwise(sizes, x, train_pair):
+        encoders, decoders, h = [], [], x
+        for k in range(1, len(sizes)):
+            encoder, decoder = layer_pair(sizes[k - 1], sizes[k], code=k == len(sizes) - 1, pixels=k == 1)
+            train_pair(encoder, decoder, h, pixels=k == 1)
+            with torch.no_grad():
+                h = encoder(h)
+            encoders.append(encoder)
+            decoders.append(decoder)
+        return encoders, decoders
+    return pretrain_layerwise
+
+
+def _layer_pair(d_in, d_out, code=False, pixels=False, dropout=0.0):
+    act = [nn.SiLU()] + ([nn.Dropout(dropout)] if dropout else [])
+    return (nn.Sequential(nn.Linear(d_in, d_out), *([] if code else act)),
+            nn.Sequential(nn.Linear(d_out, d_in), *([] if pixels else act)))
+
+
+def test_a_forged_record_of_the_training_is_caught_by_the_graders_rerun():
+    cases, reply = _pretrain_reply(_pretrain(_layer_pair))
+    assert gp.judge("check_pretrain_layerwise", cases, reply) is None
+    after = reply[0]["calls"][1]["after"]["encoder"][0]
+    after["weight"] = after["weight"] + 1e-2  # weights that train_pair did not produce
+    assert "differ from the grader's rerun" in gp.judge("check_pretrain_layerwise", cases, reply)
+
+
+def test_a_layer_pair_with_dropout_keeps_the_kernels_verdict():
+    cases, reply = _pretrain_reply(_pretrain(lambda *a, **k: _layer_pair(*a, **k, dropout=0.1)))
+    with pytest.raises(gm.Unconfirmable, match="dropout layer, which makes training random"):
+        gp.judge("check_pretrain_layerwise", cases, reply)
