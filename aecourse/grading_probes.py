@@ -8,7 +8,7 @@ The grader then confirms each check that passed, where the student's code cannot
   real check on that plain value in a fresh process of its own, which runs no student code;
 - a function answer: the grader draws inputs with a secret seed, the kernel returns the
   learner's function's outputs on them as plain tensors, and the grader compares them with
-  its own references (aecourse/grading_references.py).
+  its own references (aecourse/grading_references.py, grading_references_later.py).
 
 A check cell keeps its points only if both agree. A probe compares the computation the exercise
 asks for, with tolerances looser than the check's; the check in the kernel still judges the
@@ -34,8 +34,10 @@ from pathlib import Path
 
 from .grading_models import MODEL_PROBED, export_code
 from .grading_pretrain import TRAINER_CODE
-from .grading_references import PROBED
+from .grading_references import EARLIER
+from .grading_references_later import LATER
 
+PROBED = {**EARLIER, **LATER}  # function answers: check function -> its probe
 VALUE_CHECKS = {  # check function: the answer is a plain value that the real check judges
     "check_bias_free_prediction", "check_alignment_lr", "check_saturation_prediction", "check_prediction_3_3",
     "check_beta_3_4", "check_prediction_4_3", "check_lr_4_4", "check_prediction_5_3", "check_cae_lambda",
