@@ -155,7 +155,7 @@ def test_a_reply_is_plain_json_with_checked_tensors():
         (_tensor_node("object", [1], b"\0"), "cannot read"),  # not a tensor dtype
         (_tensor_node("float32", [-1], b""), "cannot read"),
         (_tensor_node("uint8", [2**20], b"\0" * 2**20), "larger than 1 MB"),  # over the limit given below
-        ([[[[[[[[1]]]]]]]], "nested too deeply"),
+        (json.loads("[" * 12 + "1" + "]" * 12), "nested too deeply"),
     ]:
         with pytest.raises(ValueError, match=why):
             gp.read_reply(_reply([{"out": bad}]), "n", limit=2**20)
