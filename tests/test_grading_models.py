@@ -8,6 +8,7 @@ bounded size.
 """
 
 import contextlib
+import functools
 import io
 import secrets
 import sys
@@ -24,19 +25,20 @@ from aecourse import grading_probes as gp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_checks_02 as t02  # noqa: E402
+import test_checks_06 as t06  # noqa: E402
 import test_checks_07 as t07  # noqa: E402
 
 Pair, lesson_sized, pca_model, Tiny, Bypass = t02.Pair, t02.lesson_sized, t02.pca_model, t07.Tiny, t07.Bypass
 pca4, loose, small_test_set = t02.pca4, t02.loose, t07.small_test_set  # the checks' tests' fixtures
 
 
-def reply_for(check: str, model, seed: int = 7):
-    """Run the probe's kernel code on model as the student's kernel would; return (cases, the reply read)."""
+def reply_for(check: str, answer, seed: int = 7):
+    """Run the probe's kernel code on answer as the student's kernel would; return (cases, the reply read)."""
     nonce = secrets.token_hex(4)
-    code, cases = gp.kernel_code(check, "model_under_test", seed, nonce)
+    code, cases = gp.kernel_code(check, "answer_under_test", seed, nonce)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(code, {"get_ipython": lambda: types.SimpleNamespace(user_ns={"model_under_test": model})})
+        exec(code, {"get_ipython": lambda: types.SimpleNamespace(user_ns={"answer_under_test": answer})})
     return cases, gp.read_reply(buf.getvalue(), nonce)
 
 
@@ -200,44 +202,17 @@ def test_a_layer_used_twice_counts_once_as_in_the_check(pca4, loose):
 # -- exercise 6.1: the kernel's train_pair records, the grader reruns ---------------------------------
 
 
-def _pretrain_reply(fn, seed: int = 3):
-    nonce = secrets.token_hex(4)
-    code, cases = gp.kernel_code("check_pretrain_layerwise", "fn_under_test", seed, nonce)
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        exec(code, {"get_ipython": lambda: types.SimpleNamespace(user_ns={"fn_under_test": fn})})
-    return cases, gp.read_reply(buf.getvalue(), nonce)
-
-
-def _pretrain(layer_pair):
-    def pretrain_layerwise(sizes, x, train_pair):
-        encoders, decoders, h = [], [], x
-        for k in range(1, len(sizes)):
-            encoder, decoder = layer_pair(sizes[k - 1], sizes[k], code=k == len(sizes) - 1, pixels=k == 1)
-            train_pair(encoder, decoder, h, pixels=k == 1)
-            with torch.no_grad():
-                h = encoder(h)
-            encoders.append(encoder)
-            decoders.append(decoder)
-        return encoders, decoders
-    return pretrain_layerwise
-
-
-def _layer_pair(d_in, d_out, code=False, pixels=False, dropout=0.0):
-    act = [nn.SiLU()] + ([nn.Dropout(dropout)] if dropout else [])
-    return (nn.Sequential(nn.Linear(d_in, d_out), *([] if code else act)),
-            nn.Sequential(nn.Linear(d_out, d_in), *([] if pixels else act)))
-
-
 def test_a_forged_record_of_the_training_is_caught_by_the_graders_rerun():
-    cases, reply = _pretrain_reply(_pretrain(_layer_pair))
+    cases, reply = reply_for("check_pretrain_layerwise", t06.pretrain_layerwise)
     assert gp.judge("check_pretrain_layerwise", cases, reply) is None
     after = reply[0]["calls"][1]["after"]["encoder"][0]
     after["weight"] = after["weight"] + 1e-2  # weights that train_pair did not produce
     assert "differ from the grader's rerun" in gp.judge("check_pretrain_layerwise", cases, reply)
 
 
-def test_a_layer_pair_with_dropout_keeps_the_kernels_verdict():
-    cases, reply = _pretrain_reply(_pretrain(lambda *a, **k: _layer_pair(*a, **k, dropout=0.1)))
+def test_a_layer_pair_with_dropout_keeps_the_kernels_verdict(monkeypatch):
+    with_dropout = functools.partial(t06.layer_pair, act=lambda: nn.Sequential(nn.SiLU(), nn.Dropout(0.1)))
+    monkeypatch.setattr(t06, "layer_pair", with_dropout)  # the helper the test's pretrain_layerwise calls
+    cases, reply = reply_for("check_pretrain_layerwise", t06.pretrain_layerwise)
     with pytest.raises(gm.Unconfirmable, match="dropout layer, which makes training random"):
         gp.judge("check_pretrain_layerwise", cases, reply)
