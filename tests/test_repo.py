@@ -109,3 +109,24 @@ def test_notebooks_are_stored_as_jupyter_writes_them():
         assert dict(nb.metadata.get("kernelspec", {})) == KERNELSPEC, f"{name}: kernelspec"
         info = dict(nb.metadata.get("language_info", {}))
         assert info == language_info(info.get("version")), f"{name}: language_info {info}"
+
+
+MAX_WORDS = 250  # per markdown cell; longer side discussions go into a collapsed "Going further" block
+
+
+def test_markdown_cells_stay_readable():
+    long = []
+    for path in _tracked_notebooks():
+        for cell in json.loads(path.read_text())["cells"]:
+            words = len("".join(cell["source"]).split())
+            if cell["cell_type"] == "markdown" and words > MAX_WORDS:
+                long.append(f"{path.relative_to(ROOT).as_posix()} cell {cell.get('id')}: {words} words")
+    assert not long, f"split these markdown cells (at most {MAX_WORDS} words each): {long}"
+
+
+def test_learners_never_read_of_the_course_sources_as_seeds():
+    """The course was designed from source documents a learner has never seen; no text may call them 'the seeds'."""
+    pattern = re.compile(r"\bthe seeds\b|\bseeds'", re.IGNORECASE)  # random seeds and set_seed are fine
+    texts = [*_tracked_notebooks(), ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "benchmarks").glob("*.py")]
+    found = [p.relative_to(ROOT).as_posix() for p in texts if pattern.search(p.read_text())]
+    assert not found, f"name what is meant instead of 'the seeds' in: {found}"
