@@ -598,7 +598,7 @@ def fake_stack(monkeypatch):
 
     monkeypatch.setattr(lesson06, "finetune_stack", fake)
     monkeypatch.setattr(lesson06, "stack_budget", lambda: {
-        "mode": "standard", "sizes": [784, 128, 16], "n_train": 3000, "n_test": 1000, "pretrain_epochs": 1,
+        "mode": "standard", "sizes": [784, 128, 16], "n_train": 3000, "n_val": 1000, "pretrain_epochs": 1,
         "finetune_epochs": 4, "error_target": 26.0})
     return calls
 
@@ -637,7 +637,7 @@ def test_finetune_lr_rejects_non_answers(fake_stack, lr, fragment):
 def test_finetune_stack_is_repeatable_and_leaves_the_random_state_alone():
     from aecourse.checks import lesson06
 
-    budget = {"mode": "test", "sizes": [784, 32, 4], "n_train": 256, "n_test": 64, "pretrain_epochs": 1,
+    budget = {"mode": "test", "sizes": [784, 32, 4], "n_train": 256, "n_val": 64, "pretrain_epochs": 1,
               "finetune_epochs": 1, "error_target": 26.0}
     torch.manual_seed(7)
     expected = torch.rand(3)

@@ -854,11 +854,11 @@ def test_beta_rate_accepts_betas_in_the_band(fake_rate, capsys):
     for beta in (3.0, 2.8, 3.2, torch.tensor(3.0), 3):
         checks.check_beta_rate(beta)
     out = capsys.readouterr().out
-    assert out.count("✓") == 5 and "test KL of 3.00 nats" in out
+    assert out.count("✓") == 5 and "validation KL of 3.00 nats" in out
 
 
 @pytest.mark.parametrize("beta, fragments", [
-    (1.0, ("beta = 1 gives a test KL of 9.00 nats", "6.00 nats above the target 3", "A larger beta")),
+    (1.0, ("beta = 1 gives a validation KL of 9.00 nats", "6.00 nats above the target 3", "A larger beta")),
     (2.5, ("3.60 nats", "0.60 nats above the target")),
     (4.0, ("2.25 nats", "0.75 nats below the target", "A smaller beta")),
     (10.0, ("0.90 nats", "2.10 nats below")),

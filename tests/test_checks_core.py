@@ -119,3 +119,64 @@ def test_no_warning_of_a_course_check_reaches_stderr(capsys):
     assert not escaped, [str(w.message) for w in escaped]
     out = capsys.readouterr()
     assert "kl raised a warning (it costs nothing" in out.out and "✓ kl" in out.out and not out.err
+
+
+def _row_set(x: torch.Tensor) -> set[bytes]:
+    return {row.numpy().tobytes() for row in x.reshape(len(x), -1).to(torch.float32)}
+
+
+def test_validation_digits_are_training_images_no_experiment_trains_on():
+    """A setting is chosen on validation data (lesson 04): never on test images, never on training images."""
+    from aecourse.data import load_mnist
+
+    val = core.validation_digits(2_000)
+    assert val.shape == (2_000, 784) and val.dtype == torch.float32
+    val[:] = 0  # a caller that changes its copy changes nothing for the next one
+    core._validation_digits.cache_clear()
+    val = core.validation_digits(2_000)
+    assert torch.equal(core.validation_digits(2_000), val) and val.sum() > 0  # the same images every call
+    train, _ = load_mnist("train", flatten=True)
+    test, _ = load_mnist("test", flatten=True)
+    used = _row_set(val)
+    assert len(used) == 2_000
+    assert used <= _row_set(train[core.VALIDATION_FIRST:])
+    assert not used & _row_set(train[:10_000])  # the experiments train on at most the first 6,000
+    assert not used & _row_set(test)
+    assert len(_row_set(core.validation_digits(3_000))) == 3_000
+    for n in (0, 10_001, 2.5, True):
+        with pytest.raises(ValueError, match="from 1 to 10,000"):
+            core.validation_digits(n)
+
+
+def test_every_experiment_scores_on_the_validation_digits(monkeypatch):
+    """Each experiment's training function asks for validation_digits and scores on what it returns."""
+    from aecourse.checks import lesson03, lesson04, lesson05, lesson06, lesson08
+
+    asked = []
+
+    def spy(n):
+        asked.append(n)
+        return core.validation_digits(n)
+
+    for module in (lesson03, lesson04, lesson05, lesson06, lesson08):
+        monkeypatch.setattr(module, "validation_digits", spy)
+    assert torch.equal(lesson03._mnist_3_4(100, 500)[1], core.validation_digits(500)) and asked == [500]
+    assert torch.equal(lesson04._dae_data()[1], core.validation_digits(lesson04.dae_budget()["n_val"]))
+    asked.clear()
+    lesson05.train_cae(0.123, 64, 1, 32)
+    assert asked == [32]
+    lesson05._CAE_RUNS.clear()
+    budget = {"mode": "test", "sizes": [784, 8, 2], "n_train": 64, "n_val": 48, "pretrain_epochs": 1,
+              "finetune_epochs": 1, "error_target": 26.0}
+    lesson06.finetune_stack(0.0123, budget)
+    assert asked == [32, 48]
+    lesson06._FINETUNED.clear()
+    lesson06._PRETRAINED.clear()
+    lesson08._rate_data.cache_clear()
+    try:
+        train, val = lesson08._rate_data()
+    finally:
+        lesson08._rate_data.cache_clear()
+    assert asked == [32, 48, lesson08.RATE_N_VAL]
+    # binarized once: a pixel can be 1 only where the validation digit has ink
+    assert val.shape == (lesson08.RATE_N_VAL, 784) and not (val > (core.validation_digits(lesson08.RATE_N_VAL) > 0)).any()

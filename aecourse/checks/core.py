@@ -243,6 +243,30 @@ def seeded(seed: int, make: Callable):
         return make()
 
 
+VALIDATION_FIRST, VALIDATION_POOL = 50_000, 10_000  # MNIST training images 50,000 to 59,999
+
+
+@functools.lru_cache(maxsize=8)
+def _validation_digits(n: int) -> torch.Tensor:
+    from ..data import load_mnist
+
+    x_train, _ = load_mnist("train", flatten=True)
+    return x_train[VALIDATION_FIRST + torch.arange(n) * VALIDATION_POOL // n]
+
+
+def validation_digits(n: int) -> torch.Tensor:
+    """Return n MNIST training images that no experiment trains on, flattened: (n, 784) in [0, 1].
+
+    The experiments (3.4, 4.3-4.4, 5.4, 6.4, 8.4, 8.6) train on at most the first 6,000 training images
+    and score a learner's setting on these, spread evenly over training images 50,000 to 59,999: a
+    setting is chosen on validation data, as lesson 04 teaches, and the test set is left for the
+    lessons' final numbers. The same images every call, for every learner (a fresh copy each call).
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= VALIDATION_POOL:
+        raise ValueError(f"n must be a whole number from 1 to {VALIDATION_POOL:,}, got {n!r}")
+    return _validation_digits(n).clone()
+
+
 class Autoencoder(nn.Module):
     """An autoencoder for the checks, made of the given encoder and decoder modules."""
 

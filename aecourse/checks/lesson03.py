@@ -25,6 +25,7 @@ from .core import (
     fail,
     passed,
     require_answer,
+    validation_digits,
 )
 
 __all__ = ["check_kl_sparsity", "check_kl_sparsity_grad", "check_prediction_3_3",
@@ -417,22 +418,21 @@ def budget_3_4() -> dict:
     """Return the fixed training budget of experiment 3.4 in the current mode."""
     return {"n_train": pick(smoke=1_000, standard=3_000, full=3_000),
             "epochs": pick(smoke=3, standard=6, full=6), "hidden": 128, "batch_size": 100, "lr": 1e-2,
-            "n_test": pick(smoke=500, standard=2_000, full=2_000)}
+            "n_val": pick(smoke=500, standard=2_000, full=2_000)}
 
 
-def _mnist_3_4(n_train: int, n_test: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (training images, held-out test images), flattened (N, 784), the same for every learner."""
+def _mnist_3_4(n_train: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (training images, held-out validation images), flattened (N, 784), the same for every learner."""
     x_train, _ = load_mnist("train")
-    x_test, _ = load_mnist("test")
-    step = len(x_test) // n_test  # spread over the whole test set, whose two halves differ in writers
-    return x_train[:n_train].flatten(1), x_test[::step][:n_test].flatten(1)
+    return x_train[:n_train].flatten(1), validation_digits(n_val)
 
 
 def train_sparse_3_4(beta: float, rho: float = RHO_3_4, seed: int = 0) -> dict:
     """Train experiment 3.4's 784-128-784 sigmoid autoencoder with BCE + beta·Σ_j KL(rho || rho_hat_j).
 
-    The budget is budget_3_4() (Adam, learning rate 0.01, batches of 100). Returns, on held-out test
-    digits, the mean hidden activation, the squared error per image, and the rates rho_hat_j (K,).
+    The budget is budget_3_4() (Adam, learning rate 0.01, batches of 100). Returns, on held-out
+    validation digits (training images it never trained on), the mean hidden activation, the squared
+    error per image, and the rates rho_hat_j (K,).
     """
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
         raise ValueError(f"beta must be a non-negative number, got {beta!r}")
@@ -444,7 +444,7 @@ def train_sparse_3_4(beta: float, rho: float = RHO_3_4, seed: int = 0) -> dict:
 def _train_sparse_cached(beta: float, rho: float, seed: int, mode: str) -> dict:
     """Train and measure once per (beta, rho, seed, mode): a check after a trial with the same beta is instant."""
     b = budget_3_4()
-    x_train, x_test = _mnist_3_4(b["n_train"], b["n_test"])
+    x_train, x_val = _mnist_3_4(b["n_train"], b["n_val"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         encoder = nn.Sequential(nn.Linear(784, b["hidden"]), nn.Sigmoid())
@@ -461,8 +461,8 @@ def _train_sparse_cached(beta: float, rho: float, seed: int, mode: str) -> dict:
                 loss.backward()
                 optimizer.step()
     with torch.no_grad():
-        h = encoder(x_test)
-        error = ((decoder(h) - x_test) ** 2).sum(dim=1).mean()
+        h = encoder(x_val)
+        error = ((decoder(h) - x_val) ** 2).sum(dim=1).mean()
     return {"mean activation": h.mean().item(), "error": error.item(), "rates": h.mean(dim=0)}
 
 
@@ -482,7 +482,7 @@ def check_beta_3_4(beta, rho: float = RHO_3_4) -> None:
     result = train_sparse_3_4(float(beta), rho)
     mean, low, high = result["mean activation"], rho * (1 - tolerance), rho * (1 + tolerance)
     b = budget_3_4()
-    measured = (f"beta = {beta:g} gives a mean activation of {mean:.4f} on {b['n_test']:,} held-out test digits "
+    measured = (f"beta = {beta:g} gives a mean activation of {mean:.4f} on {b['n_val']:,} held-out validation digits "
                 f"(squared error {result['error']:.1f} per image) after {b['epochs']} epochs on "
                 f"{b['n_train']:,} images; the target ({mode} mode) is rho = {rho:g} ± {tolerance:.0%}, "
                 f"{low:.3f} to {high:.3f}")
@@ -490,6 +490,6 @@ def check_beta_3_4(beta, rho: float = RHO_3_4) -> None:
         fail(name, f"{measured}: {mean / rho - 1:.0%} above rho. The reconstruction term still wins over the "
                    "penalty within this budget: a larger beta pulls the rates down harder")
     if mean < low:
-        fail(name, f"{measured}: {1 - mean / rho:.0%} below rho. The rates overshoot the target on held-out "
+        fail(name, f"{measured}: {1 - mean / rho:.0%} below rho. The rates overshoot the target on the validation "
                    "digits: a smaller beta pulls less hard")
     passed(name, f"{measured}: {abs(mean / rho - 1):.1%} off, within the target")

@@ -30,6 +30,7 @@ from .core import (
     passed,
     require_answer,
     seeded,
+    validation_digits,
 )
 
 __all__ = ["check_salt_and_pepper", "check_expected_mse", "check_prediction_4_3",
@@ -249,15 +250,14 @@ def check_expected_mse(fn, seed: int = 0, batch: int = 6, d: int = 50, fraction:
 def dae_budget() -> dict:
     """Return the training budget of the small denoising autoencoders of 4.3 and 4.4 in the current mode."""
     return {"n_train": pick(smoke=1_000, standard=5_000, full=5_000), "epochs": pick(smoke=1, standard=3, full=3),
-            "hidden": 256, "batch_size": 100, "n_test": pick(smoke=300, standard=1_000, full=1_000)}
+            "hidden": 256, "batch_size": 100, "n_val": pick(smoke=300, standard=1_000, full=1_000)}
 
 
 def _dae_data() -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (training images, held-out test images), flattened (N, 784), the same for every learner."""
+    """Return (training images, held-out validation images), flattened (N, 784), the same for every learner."""
     b = dae_budget()
     x_train, _ = load_mnist("train")
-    x_test, _ = load_mnist("test")
-    return x_train[: b["n_train"]].flatten(1), x_test[-b["n_test"]:].flatten(1)
+    return x_train[: b["n_train"]].flatten(1), validation_digits(b["n_val"])
 
 
 @functools.lru_cache(maxsize=16)
@@ -294,31 +294,31 @@ NOISE_LEVELS_4_3 = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 def noise_sweep_4_3(levels=NOISE_LEVELS_4_3) -> dict:
     """Return {s: (PSNR of the noisy input, PSNR of the output)} for the denoiser trained at s = 0.5 (lesson 04).
 
-    The test images are held-out digits with one fixed noise pattern, scaled by each noise factor s.
+    The images are held-out validation digits with one fixed noise pattern, scaled by each noise factor s.
     """
     model = _train_dae("gaussian", 0.5, get_mode())
-    _, x_test = _dae_data()
-    eps = torch.randn(x_test.shape, generator=torch.Generator().manual_seed(1))
+    _, x_val = _dae_data()
+    eps = torch.randn(x_val.shape, generator=torch.Generator().manual_seed(1))
     out = {}
     with torch.no_grad():
         for s in levels:
-            x_noisy = (x_test + s * eps).clamp(0, 1)
-            out[s] = (_psnr(x_noisy, x_test), _psnr(model(x_noisy), x_test))
+            x_noisy = (x_val + s * eps).clamp(0, 1)
+            out[s] = (_psnr(x_noisy, x_val), _psnr(model(x_noisy), x_val))
     return out
 
 
 # ---------------------------------------------------------------- 4.4 experiment: a learning rate for the budget
 
-TEST_FRACTION_4_4 = 0.5  # the share of pixels masked in the held-out test digits, and in training
+MASK_FRACTION_4_4 = 0.5  # the share of pixels masked in the held-out validation digits, and in training
 TARGET_4_4 = 16.0  # dB on the masked held-out digits within the standard budget (Adam at 0.001 reaches about 14)
 SMOKE_TARGET_4_4 = 12.0  # smoke mode trains for a few steps only: its target is looser
 
 
-def masked_test_4_4() -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (masked held-out test digits, clean ones), (N, 784): one fixed mask, the same for every learner."""
-    _, x_test = _dae_data()
-    keep = torch.rand(x_test.shape, generator=torch.Generator().manual_seed(2)) >= TEST_FRACTION_4_4
-    return x_test * keep, x_test
+def masked_val_4_4() -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (masked held-out validation digits, clean ones), (N, 784): one fixed mask, the same for every learner."""
+    _, x_val = _dae_data()
+    keep = torch.rand(x_val.shape, generator=torch.Generator().manual_seed(2)) >= MASK_FRACTION_4_4
+    return x_val * keep, x_val
 
 
 def _valid_lr(lr) -> bool:
@@ -333,8 +333,8 @@ def masked_psnr_4_4(lr: float) -> dict:
     """
     if not _valid_lr(lr):
         raise ValueError(f"lr must be a number in (0, 1], got {lr!r}")
-    model = _train_dae("mask", TEST_FRACTION_4_4, get_mode(), float(lr))
-    x_masked, x_clean = masked_test_4_4()
+    model = _train_dae("mask", MASK_FRACTION_4_4, get_mode(), float(lr))
+    x_masked, x_clean = masked_val_4_4()
     with torch.no_grad():
         return {"input": _psnr(x_masked, x_clean), "output": _psnr(model(x_masked), x_clean)}
 
@@ -358,8 +358,8 @@ def check_lr_4_4(lr) -> None:
     target, mode = target_4_4(), get_mode()
     result = masked_psnr_4_4(float(lr))
     b = dae_budget()
-    measured = (f"with lr = {lr:g}, the denoiser reaches {result['output']:.2f} dB on {b['n_test']:,} held-out "
-                f"test digits with {TEST_FRACTION_4_4:.0%} of their pixels masked (the masked digits themselves: "
+    measured = (f"with lr = {lr:g}, the denoiser reaches {result['output']:.2f} dB on {b['n_val']:,} held-out "
+                f"validation digits with {MASK_FRACTION_4_4:.0%} of their pixels masked (the masked digits themselves: "
                 f"{result['input']:.2f} dB) after {b['epochs']} epoch{'s' * (b['epochs'] != 1)} on {b['n_train']:,} images; "
                 f"the target "
                 f"({mode} mode) is {target:.1f} dB")

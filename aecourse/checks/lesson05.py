@@ -19,6 +19,7 @@ from .core import (
     passed,
     require_answer,
     seeded,
+    validation_digits,
 )
 
 __all__ = ["check_contractive_penalty", "check_two_layer_jacobian", "check_prediction_5_3",
@@ -318,8 +319,8 @@ def cae_budget() -> dict:
             "error_bound": config.pick(smoke=ERR_BOUND_SMOKE, standard=ERR_BOUND, full=ERR_BOUND)}
 
 
-JAC_TARGET, ERR_BOUND = 1.45, 46.0  # standard: mean ‖J_f‖_F below, squared error per image below
-JAC_TARGET_SMOKE, ERR_BOUND_SMOKE = 2.0, 80.0
+JAC_TARGET, ERR_BOUND = 1.45, 47.5  # standard, on the validation digits: mean ‖J_f‖_F below, squared error per image below
+JAC_TARGET_SMOKE, ERR_BOUND_SMOKE = 2.0, 82.0  # smoke: one epoch on 1,000 images, a loose check of the machinery
 _CAE_RUNS: dict = {}
 
 
@@ -327,7 +328,8 @@ def train_cae(lam: float, n_train: int, epochs: int, n_val: int) -> dict:
     """Train exercise 5.4's 784-256-784 sigmoid CAE with penalty weight lam; score it on held-out digits.
 
     The first n_train MNIST training images, `epochs` epochs of Adam (lr 1e-3, batches of 128) after
-    aecourse.set_seed(0); the scores are on the first n_val MNIST test images: the squared error per
+    aecourse.set_seed(0); the scores are on n_val held-out validation images (core.validation_digits:
+    training images it never trained on, the same for every learner): the squared error per
     image, the mean ‖J_f(x)‖_F, the mean row norm Σ_i W_ji² over the units, the mean slope h(1 − h)
     and the share of saturated unit activations (h(1 − h) < 0.01). The caller's random state is left alone.
     """
@@ -338,7 +340,7 @@ def train_cae(lam: float, n_train: int, epochs: int, n_val: int) -> dict:
         from ..training import fit
 
         x_tr = load_mnist("train", flatten=True)[0][:n_train]
-        x_val = load_mnist("test", flatten=True)[0][:n_val]
+        x_val = validation_digits(n_val)
 
         def run():
             from ..config import set_seed
@@ -392,7 +394,7 @@ def check_cae_lambda(lam) -> None:
     score = train_cae(lam, b["n_train"], b["epochs"], b["n_val"])
     jac, err = score["jacobian"], score["error"]
     target, bound = b["jacobian_target"], b["error_bound"]
-    measured = (f"measured on the first {b['n_val']} test digits after {b['epochs']} epoch(s) on "
+    measured = (f"measured on {b['n_val']:,} held-out validation digits after {b['epochs']} epoch(s) on "
                 f"{b['n_train']} images ({b['mode']} mode's targets): mean ‖J_f‖_F = {jac:.3f}, "
                 f"squared error per image = {err:.2f}")
     if jac >= target and err >= bound:

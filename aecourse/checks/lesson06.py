@@ -9,7 +9,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import config
-from .core import CheckFailed, call, check_choice, close, fail, passed, require_answer
+from .core import (
+    CheckFailed,
+    call,
+    check_choice,
+    close,
+    fail,
+    passed,
+    require_answer,
+    validation_digits,
+)
 
 __all__ = ["check_pretrain_layerwise", "check_train_top_layer", "check_prediction_6_3",
            "check_finetune_lr"]  # what aecourse.checks exports from here
@@ -495,13 +504,13 @@ def stack_budget() -> dict:
     return {"mode": config.get_mode(),
             "sizes": [784, 128, 16],
             "n_train": config.pick(smoke=500, standard=3_000, full=3_000),
-            "n_test": config.pick(smoke=300, standard=1_000, full=1_000),
+            "n_val": config.pick(smoke=300, standard=1_000, full=1_000),
             "pretrain_epochs": 1,
             "finetune_epochs": config.pick(smoke=1, standard=4, full=4),
             "error_target": config.pick(smoke=ERROR_TARGET_SMOKE, standard=ERROR_TARGET, full=ERROR_TARGET)}
 
 
-ERROR_TARGET, ERROR_TARGET_SMOKE = 26.0, 60.0  # squared error per test image, below
+ERROR_TARGET, ERROR_TARGET_SMOKE = 26.0, 65.0  # squared error per validation image, below (smoke: one epoch, loose)
 _PRETRAINED: dict = {}
 _FINETUNED: dict = {}
 
@@ -563,24 +572,25 @@ def pretrained_stack(sizes: list[int], n_train: int, epochs: int) -> nn.Sequenti
 
 
 def finetune_stack(lr: float, budget: dict | None = None) -> dict:
-    """Fine-tune exercise 6.4's pretrained stack with Adam at learning rate lr; return its test errors.
+    """Fine-tune exercise 6.4's pretrained stack with Adam at learning rate lr; return its validation errors.
 
-    Returns {"error": squared error per test image after fine-tuning, "before": the same before it,
-    "mean_image": the error of always answering the mean training image}.
+    Returns {"error": squared error per validation image after fine-tuning, "before": the same before it,
+    "mean_image": the error of always answering the mean training image}, on held-out validation digits
+    (core.validation_digits: training images it never trained on, the same for every learner).
     """
     from ..data import load_mnist
     from ..training import fit
 
     b = budget or stack_budget()
-    key = (float(lr), tuple(b["sizes"]), b["n_train"], b["n_test"], b["pretrain_epochs"], b["finetune_epochs"])
+    key = (float(lr), tuple(b["sizes"]), b["n_train"], b["n_val"], b["pretrain_epochs"], b["finetune_epochs"])
     if key not in _FINETUNED:
         x = load_mnist("train", flatten=True)[0][: b["n_train"]]
-        x_test = load_mnist("test", flatten=True)[0][: b["n_test"]]
+        x_val = validation_digits(b["n_val"])
         model = pretrained_stack(b["sizes"], b["n_train"], b["pretrain_epochs"])
 
         def error(m):
             with torch.no_grad():
-                return ((torch.sigmoid(m(x_test)) - x_test) ** 2).sum(dim=1).mean().item()
+                return ((torch.sigmoid(m(x_val)) - x_val) ** 2).sum(dim=1).mean().item()
 
         before = error(model)
 
@@ -595,13 +605,13 @@ def finetune_stack(lr: float, budget: dict | None = None) -> dict:
             err = error(model)
         except FloatingPointError:
             err = float("inf")
-        mean = ((x.mean(dim=0) - x_test) ** 2).sum(dim=1).mean().item()
+        mean = ((x.mean(dim=0) - x_val) ** 2).sum(dim=1).mean().item()
         _FINETUNED[key] = {"error": err if err == err else float("inf"), "before": before, "mean_image": mean}
     return dict(_FINETUNED[key])
 
 
 def check_finetune_lr(lr) -> None:
-    """Fine-tune exercise 6.4's pretrained stack at the learner's learning rate; grade the test error (lesson 06)."""
+    """Fine-tune exercise 6.4's pretrained stack at the learner's learning rate; grade the validation error (lesson 06)."""
     name = "lr_6_4"
     require_answer(name, lr, "lr_6_4 to the learning rate you chose")
     if isinstance(lr, torch.Tensor) and lr.numel() == 1:
@@ -614,9 +624,9 @@ def check_finetune_lr(lr) -> None:
     b = stack_budget()
     score = finetune_stack(lr, b)
     err, target = score["error"], b["error_target"]
-    measured = (f"squared error per test image {err:.2f} after {b['finetune_epochs']} epoch(s) of fine-tuning on "
+    measured = (f"squared error per validation image {err:.2f} after {b['finetune_epochs']} epoch(s) of fine-tuning on "
                 f"{b['n_train']} images (before fine-tuning {score['before']:.2f}; always the mean image "
-                f"{score['mean_image']:.2f}; first {b['n_test']} test digits, {b['mode']} mode's target)")
+                f"{score['mean_image']:.2f}; {b['n_val']:,} held-out validation digits, {b['mode']} mode's target)")
     if err >= target:
         fail(name, f"lr = {lr:g} misses the target: {measured}; that is {err - target:.2f} above the target "
                    f"{target}" if err != float("inf") else

@@ -34,6 +34,7 @@ from .core import (
     passed,
     require_answer,
     seeded,
+    validation_digits,
 )
 
 __all__ = ["check_reparameterize", "check_kl_diag_gaussians", "check_gaussian_log_likelihood",
@@ -406,23 +407,22 @@ def check_gaussian_log_likelihood(fn, seed: int = 0, batch: int = 6, d: int = 10
 
 # ---------------------------------------------------------------- a small VAE for 8.4 and 8.6
 
-RATE_N_TRAIN, RATE_N_TEST, RATE_K, RATE_HIDDEN, RATE_EPOCHS, RATE_BATCH = 2_000, 1_000, 16, 128, 4, 100
+RATE_N_TRAIN, RATE_N_VAL, RATE_K, RATE_HIDDEN, RATE_EPOCHS, RATE_BATCH = 2_000, 1_000, 16, 128, 4, 100
 
 
 @functools.lru_cache(maxsize=1)
 def _rate_data() -> tuple[torch.Tensor, torch.Tensor]:
-    """Return 2,000 training and 1,000 test MNIST images, binarized once (fixed), on the CPU."""
+    """Return 2,000 training and 1,000 held-out validation MNIST images, binarized once (fixed), on the CPU."""
     from aecourse.data import load_mnist
 
     x_train, _ = load_mnist("train", flatten=True)
-    x_test, _ = load_mnist("test", flatten=True)
     g = torch.Generator().manual_seed(0)
     return (torch.bernoulli(x_train[:RATE_N_TRAIN], generator=g),
-            torch.bernoulli(x_test[:RATE_N_TEST], generator=g))
+            torch.bernoulli(validation_digits(RATE_N_VAL), generator=g))
 
 
-def _train_rate(beta: float, train: torch.Tensor, test: torch.Tensor) -> dict:
-    """Train the small VAE with this beta on `train`; return its KL and reconstruction on `test`, in nats."""
+def _train_rate(beta: float, train: torch.Tensor, val: torch.Tensor) -> dict:
+    """Train the small VAE with this beta on `train`; return its KL and reconstruction on `val`, in nats."""
     k, h = RATE_K, RATE_HIDDEN
     d = train.shape[1]
     with torch.random.fork_rng(devices=[]):
@@ -443,9 +443,9 @@ def _train_rate(beta: float, train: torch.Tensor, test: torch.Tensor) -> dict:
                     loss.backward()
                     optimizer.step()
         with torch.no_grad():
-            mu, log_var = encoder(test).chunk(2, dim=1)
+            mu, log_var = encoder(val).chunk(2, dim=1)
             kl = 0.5 * (mu**2 + log_var.exp() - 1 - log_var).sum(dim=1)
-            recon = F.binary_cross_entropy_with_logits(decoder(mu), test, reduction="none").sum(dim=1)
+            recon = F.binary_cross_entropy_with_logits(decoder(mu), val, reduction="none").sum(dim=1)
     return {"beta": beta, "kl": kl.mean().item(), "recon": recon.mean().item()}
 
 
@@ -455,12 +455,13 @@ def _rate_cached(beta: float) -> tuple:
 
 
 def vae_rate(beta: float) -> dict:
-    """Train the small VAE of exercises 8.4 and 8.6 with this beta; return its test KL and reconstruction (lesson 08).
+    """Train the small VAE of exercises 8.4 and 8.6 with this beta; return its validation KL and reconstruction (lesson 08).
 
     The same run every time for one beta (fixed data, initialisation and noise; a few seconds on a CPU):
     784-128-(16 mu, 16 log_var) encoder, 16-128-784 decoder, 4 epochs of Adam on 2,000 binarized
     training images. Returns {"beta", "kl", "recon"}: the KL to N(0, I) and the Bernoulli
-    reconstruction error (decoding mu) on 1,000 binarized test images, in nats per image.
+    reconstruction error (decoding mu) on 1,000 binarized held-out validation images (core.validation_digits:
+    training images it never trained on), in nats per image.
     """
     if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
         raise ValueError(f"beta must be a non-negative number, got {beta!r}")
@@ -535,7 +536,7 @@ RATE_TARGET, RATE_TOLERANCE = 3.0, 0.10
 
 
 def check_beta_rate(beta, target: float = RATE_TARGET, tolerance: float = RATE_TOLERANCE) -> None:
-    """Check experiment 8.6: the small VAE trained with this beta has a test KL within 10 % of the target (lesson 08)."""
+    """Check experiment 8.6: the small VAE trained with this beta has a validation KL within 10 % of the target (lesson 08)."""
     name = "beta_8_6"
     require_answer(name, beta, "beta_8_6 to the beta you chose")
     if isinstance(beta, torch.Tensor) and beta.numel() == 1:
@@ -546,8 +547,8 @@ def check_beta_rate(beta, target: float = RATE_TARGET, tolerance: float = RATE_T
         fail(name, f"beta = {beta} is negative: the loss would reward a large KL; beta weighs a penalty, beta >= 0")
     result = vae_rate(beta)
     kl, low, high = result["kl"], target * (1 - tolerance), target * (1 + tolerance)
-    measured = (f"beta = {beta:g} gives a test KL of {kl:.2f} nats per image (reconstruction "
-                f"{result['recon']:.1f} nats), measured on 1,000 held-out test images")
+    measured = (f"beta = {beta:g} gives a validation KL of {kl:.2f} nats per image (reconstruction "
+                f"{result['recon']:.1f} nats), measured on {RATE_N_VAL:,} held-out validation images")
     if kl > high:
         fail(name, f"{measured}: {kl - target:.2f} nats above the target {target:g} ± {tolerance:.0%} "
                    f"({low:.2f} to {high:.2f}). A larger beta makes information in the code dearer and lowers the KL")
