@@ -129,10 +129,10 @@ def test_validation_digits_are_training_images_no_experiment_trains_on():
     """A setting is chosen on validation data (lesson 04): never on test images, never on training images."""
     from aecourse.data import load_mnist
 
-    val = core.validation_digits(2_000)
-    assert val.shape == (2_000, 784) and val.dtype == torch.float32
-    val[:] = 0  # a caller that changes its copy changes nothing for the next one
     core._validation_digits.cache_clear()
+    first = core.validation_digits(2_000)
+    assert first.shape == (2_000, 784) and first.dtype == torch.float32
+    first[:] = 0  # a caller that changes its copy changes nothing for the next one (served from the cache)
     val = core.validation_digits(2_000)
     assert torch.equal(core.validation_digits(2_000), val) and val.sum() > 0  # the same images every call
     train, _ = load_mnist("train", flatten=True)
